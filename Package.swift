@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One thin C shim per C library (DESIGN.md §7); each links only its own library.
+func shim(_ name: String, _ libs: [String]) -> Target {
+    .target(name: name, path: "Sources/\(name)", linkerSettings: libs.map { .linkedLibrary($0) })
+}
+
+let package = Package(
+    name: "JinnGuard",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "jinnguard", targets: ["jinnguard"]),
+        .executable(name: "jg-gate", targets: ["jg-gate"]),
+        .executable(name: "jg-prover", targets: ["jg-prover"]),
+        .executable(name: "jg-kernel", targets: ["jg-kernel"]),
+        .executable(name: "jg-broker", targets: ["jg-broker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+    ],
+    targets: [
+        // C shims
+        shim("CJGSys", []),
+        shim("COpenSSL", ["crypto"]),
+        shim("CKeyutils", ["keyutils"]),
+        shim("CSeccomp", ["seccomp"]),
+        shim("CCap", ["cap"]),
+        shim("CBPF", ["bpf"]),
+        shim("CZ3", ["z3"]),
+
+        // Libraries: everything that is not a process.
+        .target(name: "JGIPC", dependencies: ["CJGSys"]),
+        .target(name: "JGJSON"),
+        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
+        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON"]),
+        .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
+        .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
+        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
+        .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit"]),
+
+        // The four components and the operator command.
+        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "CSeccomp", "CCap"]),
+        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "CCap"]),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "CBPF", "CCap"]),
+        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "CCap"]),
+        .executableTarget(name: "jinnguard", dependencies: [
+            "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+
+        .testTarget(name: "JGUnitTests", dependencies: [
+            "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGProverCore", "JGGateCore", "JGBrokerCore",
+        ]),
+    ]
+)

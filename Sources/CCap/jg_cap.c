@@ -1,0 +1,31 @@
+#include "jg_cap.h"
+#include <errno.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+int jg_cap_keep_only(const int *caps, int n) {
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+        int keep = 0;
+        for (int i = 0; i < n; i++) if (caps[i] == c) keep = 1;
+        if (!keep && cap_drop_bound(c) != 0 && errno != EINVAL) return -1;
+    }
+    cap_t t = cap_init();
+    if (!t) return -1;
+    if (n > 0) {
+        cap_value_t v[64];
+        int m = n > 64 ? 64 : n;
+        for (int i = 0; i < m; i++) v[i] = caps[i];
+        if (cap_set_flag(t, CAP_EFFECTIVE, m, v, CAP_SET) != 0 || cap_set_flag(t, CAP_PERMITTED, m, v, CAP_SET) != 0) {
+            cap_free(t);
+            return -1;
+        }
+    }
+    int r = cap_set_proc(t);
+    int e = errno;
+    cap_free(t);
+    if (r == 0) r = cap_reset_ambient();
+    else errno = e;
+    return r;
+}
+
+int jg_cap_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }

@@ -1,0 +1,22 @@
+// Why: OpenSSL's EVP API is macro- and pointer-heavy; Swift sees only these fixed-size calls.
+// Return 0 on success, -1 on failure. No policy lives here.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+int jg_ossl_sha256(const void *data, size_t len, uint8_t out[32]);
+int jg_ossl_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen, uint8_t out[32]);
+/// Constant-time comparison: 0 when equal.
+int jg_ossl_memcmp(const void *a, const void *b, size_t len);
+int jg_ossl_random(uint8_t *out, size_t len);
+int jg_ossl_ed25519_public(const uint8_t priv[32], uint8_t pub[32]);
+int jg_ossl_ed25519_sign(const uint8_t priv[32], const void *msg, size_t len, uint8_t sig[64]);
+/// 1 valid, 0 invalid, -1 error.
+int jg_ossl_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64]);
+
+/// Incremental SHA-256 for hashing a record from its parts without joining them.
+typedef struct jg_ossl_sha256_ctx jg_ossl_sha256_ctx;
+jg_ossl_sha256_ctx *jg_ossl_sha256_new(void);
+int jg_ossl_sha256_update(jg_ossl_sha256_ctx *c, const void *data, size_t len);
+int jg_ossl_sha256_final(jg_ossl_sha256_ctx *c, uint8_t out[32]);
+void jg_ossl_sha256_free(jg_ossl_sha256_ctx *c);

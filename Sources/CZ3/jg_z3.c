@@ -1,0 +1,1 @@
+#include "jg_z3.h"
