@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "JGIPC", dependencies: ["CJGSys"]),
         .target(name: "JGJSON"),
         .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
-        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON"]),
+        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
@@ -56,8 +56,8 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        .testTarget(name: "JGUnitTests", dependencies: [
-            "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGProverCore", "JGGateCore", "JGBrokerCore",
-        ]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGGateCore", "JGBrokerCore"]),
+        .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy"]),
+        .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
     ]
 )

@@ -1,1 +1,1 @@
-// JGAudit
+// audit

@@ -1,1 +1,1 @@
-// JGProverCore
+// Prover core

@@ -1,0 +1,82 @@
+/// The policy every component enforces (PROTOCOL.md §6). Built only by `PolicyLoader`, so a value
+/// of this type has passed every load-time check.
+public struct Policy: Sendable {
+    public var globalSafetyCeiling: Double
+    public var denyAnonymousAgents: Bool
+    public var canaryResources: [String]
+    public var governedPathPrefixes: [String]
+    public var runtime: RuntimePolicy
+    public var agents: [AgentPolicy]
+    /// Where the text came from, for messages.
+    public var sourceName: String
+    /// The exact text the policy was loaded from: components receive this text and load it themselves.
+    public var sourceText: String
+
+    public func agent(_ id: String) -> AgentPolicy? { agentIndex[id].map { agents[$0] } }
+
+    var agentIndex: [String: Int] = [:]
+
+    init(globalSafetyCeiling: Double, denyAnonymousAgents: Bool, canaryResources: [String],
+         governedPathPrefixes: [String], runtime: RuntimePolicy, agents: [AgentPolicy],
+         sourceName: String, sourceText: String) {
+        self.globalSafetyCeiling = globalSafetyCeiling
+        self.denyAnonymousAgents = denyAnonymousAgents
+        self.canaryResources = canaryResources
+        self.governedPathPrefixes = governedPathPrefixes
+        self.runtime = runtime
+        self.agents = agents
+        self.sourceName = sourceName
+        self.sourceText = sourceText
+        for (i, a) in agents.enumerated() { agentIndex[a.id] = i }
+    }
+}
+
+public struct RuntimePolicy: Sendable, Equatable {
+    public var denyRootPeers = false
+    public var allowedPeerUIDs: [UInt32] = []
+    public var requireBrokeredExecution = false
+    public var requireSandboxNamespace = false
+    public init() {}
+}
+
+public struct AgentPolicy: Sendable {
+    public var id: String
+    public var privilegeTier: Int
+    public var allowedPeerUIDs: [UInt32]
+    /// Empty = every intent.
+    public var allowedIntents: [String]
+    /// Empty = any executable.
+    public var allowedExecutables: [String]
+    /// 0 = unlimited.
+    public var maxSequenceQuota: UInt64
+    /// Largest rise of fused risk above the agent's running mean before DENY_BEHAVIORAL_DRIFT; nil = off.
+    public var maxRiskDrift: Double?
+    public var invariants: [InvariantSource]
+    /// Line of the agent's entry in the policy file.
+    public var line: Int
+}
+
+/// One invariant as written, with where it was written and its parsed form.
+public struct InvariantSource: Sendable {
+    public var text: String
+    public var line: Int
+    public var column: Int
+    public var expression: InvariantExpr
+}
+
+/// A load-time error: the file, the line and the reason.
+public struct PolicyError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var reason: String
+    public init(file: String, line: Int, column: Int = 0, reason: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.reason = reason
+    }
+    public var description: String {
+        column > 0 ? "\(file):\(line):\(column): \(reason)" : "\(file):\(line): \(reason)"
+    }
+}

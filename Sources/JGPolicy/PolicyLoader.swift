@@ -1,0 +1,224 @@
+import Yams
+
+/// Loads and checks a policy from YAML text. Unknown keys, duplicate agents, bad types, non-finite or
+/// out-of-range ceilings and unparsable invariants are errors with file, line and reason: a bad policy
+/// never replaces a good one.
+public enum PolicyLoader {
+    public static func load(text: String, sourceName: String) throws(PolicyError) -> Policy {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw PolicyError(file: sourceName, line: 1, reason: "empty policy")
+            }
+            root = n
+        } catch let e as PolicyError {
+            throw e
+        } catch let e as YamlError {
+            throw PolicyError(file: sourceName, line: yamlLine(e), reason: "YAML: \(e)")
+        } catch {
+            throw PolicyError(file: sourceName, line: 1, reason: "YAML: \(error)")
+        }
+        let r = Reader(file: sourceName)
+        return try r.policy(root, text: text)
+    }
+
+    static func yamlLine(_ e: YamlError) -> Int {
+        switch e {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _):
+            return mark.line
+        default: return 1
+        }
+    }
+}
+
+private struct Reader {
+    let file: String
+
+    func fail(_ n: Node, _ reason: String) -> PolicyError {
+        PolicyError(file: file, line: n.mark?.line ?? 1, column: n.mark?.column ?? 0, reason: reason)
+    }
+
+    func mapping(_ n: Node, _ what: String, allowed: Set<String>) throws(PolicyError) -> [(String, Node, Node)] {
+        guard case let .mapping(m) = n else { throw fail(n, "\(what) must be a mapping") }
+        var seen = Set<String>()
+        var out: [(String, Node, Node)] = []
+        for (k, v) in m {
+            guard case let .scalar(s) = k else { throw fail(k, "\(what): keys must be strings") }
+            guard allowed.contains(s.string) else {
+                throw fail(k, "\(what): unknown key '\(s.string)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            }
+            guard seen.insert(s.string).inserted else { throw fail(k, "\(what): duplicate key '\(s.string)'") }
+            out.append((s.string, k, v))
+        }
+        return out
+    }
+
+    func scalar(_ n: Node, _ what: String) throws(PolicyError) -> String {
+        guard case let .scalar(s) = n else { throw fail(n, "\(what) must be a scalar") }
+        return s.string
+    }
+
+    func string(_ n: Node, _ what: String) throws(PolicyError) -> String {
+        guard case let .scalar(s) = n else { throw fail(n, "\(what) must be a string") }
+        return s.string
+    }
+
+    func double(_ n: Node, _ what: String) throws(PolicyError) -> Double {
+        let s = try scalar(n, what)
+        guard let d = Double(s.trimmingCharacters(in: " ")) else { throw fail(n, "\(what) must be a number, got '\(s)'") }
+        guard d.isFinite else { throw fail(n, "\(what) must be finite") }
+        return d
+    }
+
+    func bool(_ n: Node, _ what: String) throws(PolicyError) -> Bool {
+        switch try scalar(n, what).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw fail(n, "\(what) must be true or false")
+        }
+    }
+
+    func uint(_ n: Node, _ what: String) throws(PolicyError) -> UInt64 {
+        let s = try scalar(n, what)
+        guard let v = UInt64(s) else { throw fail(n, "\(what) must be a non-negative integer, got '\(s)'") }
+        return v
+    }
+
+    func list(_ n: Node, _ what: String) throws(PolicyError) -> [Node] {
+        switch n {
+        case let .sequence(s): return Array(s)
+        case let .scalar(s) where s.string.isEmpty || s.string == "~" || s.string == "null": return []
+        default: throw fail(n, "\(what) must be a list")
+        }
+    }
+
+    func strings(_ n: Node, _ what: String) throws(PolicyError) -> [String] {
+        var out: [String] = []
+        for item in try list(n, what) {
+            let s = try string(item, "\(what) entry")
+            guard !s.isEmpty else { throw fail(item, "\(what): empty entry") }
+            out.append(s)
+        }
+        return out
+    }
+
+    func uids(_ n: Node, _ what: String) throws(PolicyError) -> [UInt32] {
+        var out: [UInt32] = []
+        for item in try list(n, what) {
+            let v = try uint(item, "\(what) entry")
+            guard v <= UInt64(UInt32.max) else { throw fail(item, "\(what): uid out of range") }
+            out.append(UInt32(v))
+        }
+        return out
+    }
+
+    func policy(_ root: Node, text: String) throws(PolicyError) -> Policy {
+        let keys: Set<String> = ["global_safety_ceiling", "deny_anonymous_agents", "deny_anonymous", "canary_resources",
+                                 "enforcement_scope", "runtime_policy", "agent_nodes"]
+        var ceiling: Double?
+        var denyAnon = true
+        var anonSet = false
+        var canaries: [String] = []
+        var prefixes: [String] = []
+        var runtime = RuntimePolicy()
+        var agents: [AgentPolicy] = []
+        var agentsSeen = false
+        for (k, kn, v) in try mapping(root, "policy", allowed: keys) {
+            switch k {
+            case "global_safety_ceiling":
+                let d = try double(v, k)
+                guard d >= 0, d <= 100 else { throw fail(v, "global_safety_ceiling must be within 0…100, got \(d)") }
+                ceiling = d
+            case "deny_anonymous_agents", "deny_anonymous":
+                if anonSet { throw fail(kn, "deny_anonymous_agents given twice (also spelled deny_anonymous)") }
+                denyAnon = try bool(v, k)
+                anonSet = true
+            case "canary_resources": canaries = try strings(v, k)
+            case "enforcement_scope":
+                for (sk, _, sv) in try mapping(v, k, allowed: ["governed_path_prefixes"]) where sk == "governed_path_prefixes" {
+                    prefixes = try strings(sv, sk)
+                }
+            case "runtime_policy":
+                for (sk, _, sv) in try mapping(v, k, allowed: ["deny_root_peers", "allowed_peer_uids",
+                                                                "require_brokered_execution", "require_sandbox_namespace"]) {
+                    switch sk {
+                    case "deny_root_peers": runtime.denyRootPeers = try bool(sv, sk)
+                    case "allowed_peer_uids": runtime.allowedPeerUIDs = try uids(sv, sk)
+                    case "require_brokered_execution": runtime.requireBrokeredExecution = try bool(sv, sk)
+                    default: runtime.requireSandboxNamespace = try bool(sv, sk)
+                    }
+                }
+            default:
+                agentsSeen = true
+                var ids = Set<String>()
+                for item in try list(v, k) {
+                    let a = try agent(item)
+                    guard ids.insert(a.id).inserted else { throw fail(item, "duplicate agent id '\(a.id)'") }
+                    agents.append(a)
+                }
+            }
+        }
+        guard let ceiling else { throw PolicyError(file: file, line: 1, reason: "global_safety_ceiling is required") }
+        guard agentsSeen else { throw PolicyError(file: file, line: 1, reason: "agent_nodes is required") }
+        return Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: denyAnon, canaryResources: canaries,
+                      governedPathPrefixes: prefixes, runtime: runtime, agents: agents,
+                      sourceName: file, sourceText: text)
+    }
+
+    func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
+        let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
+                                 "max_sequence_quota", "max_risk_drift", "invariants"]
+        var id: String?
+        var tier: Int?
+        var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
+                            maxSequenceQuota: 0, maxRiskDrift: nil, invariants: [], line: n.mark?.line ?? 1)
+        for (k, _, v) in try mapping(n, "agent", allowed: keys) {
+            switch k {
+            case "id":
+                let s = try string(v, "id").trimmingCharacters(in: " \t")
+                guard !s.isEmpty else { throw fail(v, "agent id must not be empty") }
+                id = s
+            case "privilege_tier":
+                let t = try uint(v, k)
+                guard t <= 1000 else { throw fail(v, "privilege_tier out of range") }
+                tier = Int(t)
+            case "allowed_peer_uids": a.allowedPeerUIDs = try uids(v, k)
+            case "allowed_intents": a.allowedIntents = try strings(v, k)
+            case "allowed_executables": a.allowedExecutables = try strings(v, k)
+            case "max_sequence_quota": a.maxSequenceQuota = try uint(v, k)
+            case "max_risk_drift":
+                let d = try double(v, k)
+                guard d > 0, d <= 100 else { throw fail(v, "max_risk_drift must be within (0, 100]") }
+                a.maxRiskDrift = d
+            default:
+                for item in try list(v, k) {
+                    let text = try string(item, "invariant")
+                    do {
+                        let e = try InvariantParser.parse(text)
+                        a.invariants.append(InvariantSource(text: text, line: item.mark?.line ?? 1,
+                                                            column: item.mark?.column ?? 0, expression: e))
+                    } catch {
+                        throw PolicyError(file: file, line: item.mark?.line ?? 1,
+                                          column: (item.mark?.column ?? 0) + error.column,
+                                          reason: "invariant \"\(text)\": \(error.reason)")
+                    }
+                }
+            }
+        }
+        guard let id else { throw fail(n, "agent without id") }
+        guard let tier else { throw fail(n, "agent '\(id)': privilege_tier is required") }
+        a.id = id
+        a.privilegeTier = tier
+        return a
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s.removeFirst() }
+        while let l = s.last, chars.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
