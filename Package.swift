@@ -44,12 +44,12 @@ let package = Package(
         .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit"]),
 
         // The four components and the operator command.
-        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "CSeccomp", "CCap"]),
-        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "CCap"]),
-        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "CBPF", "CCap"]),
-        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "CCap"]),
+        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "CSeccomp", "CCap"]),
+        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CCap"]),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "CBPF", "CCap"]),
+        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CCap"]),
         .executableTarget(name: "jinnguard", dependencies: [
-            "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore",
+            "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -59,5 +59,7 @@ let package = Package(
         .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGGateCore", "JGBrokerCore"]),
         .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
-    ]
+    ],
+    // Every component is a single-threaded poll loop; Swift 5 mode keeps C globals (stderr) usable.
+    swiftLanguageModes: [.v5]
 )

@@ -55,23 +55,17 @@ static int tracepoint_id(const char *cat, const char *name) {
 }
 
 int jg_bpf_probe_tracepoint(void) {
+    /* A raw tracepoint on sys_enter needs no tracefs mount, only CAP_BPF and CAP_PERFMON. */
     struct bpf_insn insns[2];
     ret_insns(insns, 0);
-    int fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "jg_probe_tp", "GPL", insns, 2, NULL);
+    int fd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, "jg_probe_tp", "GPL", insns, 2, NULL);
     if (fd < 0) return -errno;
-    int id = tracepoint_id("syscalls", "sys_enter_execve");
-    if (id < 0) { close(fd); return id; }
-    struct perf_event_attr a;
-    memset(&a, 0, sizeof a);
-    a.type = PERF_TYPE_TRACEPOINT; a.size = sizeof a; a.config = (unsigned long long)id;
-    a.sample_period = 1; a.wakeup_events = 1;
-    int pfd = (int)syscall(__NR_perf_event_open, &a, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-    if (pfd < 0) { int e = errno; close(fd); return -e; }
-    int r = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, fd);
+    int link = bpf_raw_tracepoint_open("sys_enter", fd);
     int e = errno;
-    close(pfd);
     close(fd);
-    return r < 0 ? -e : 0;
+    if (link < 0) return -e;
+    close(link);
+    return 0;
 }
 
 int jg_bpf_probe_cgroup_connect4(const char *cgroup_dir) {

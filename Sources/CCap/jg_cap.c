@@ -3,12 +3,21 @@
 #include <sys/capability.h>
 #include <sys/prctl.h>
 
-int jg_cap_keep_only(const int *caps, int n) {
+int jg_cap_drop_bounding(const int *caps, int n) {
     for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
         int keep = 0;
         for (int i = 0; i < n; i++) if (caps[i] == c) keep = 1;
         if (!keep && cap_drop_bound(c) != 0 && errno != EINVAL) return -1;
     }
+    return 0;
+}
+
+int jg_cap_keep_only(const int *caps, int n) {
+    if (jg_cap_drop_bounding(caps, n) != 0) return -1;
+    return jg_cap_set(caps, n);
+}
+
+int jg_cap_set(const int *caps, int n) {
     cap_t t = cap_init();
     if (!t) return -1;
     if (n > 0) {
@@ -28,4 +37,3 @@ int jg_cap_keep_only(const int *caps, int n) {
     return r;
 }
 
-int jg_cap_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 ssize_t jg_sys_send_with_fd(int sock, const void *buf, size_t len, int fd) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
@@ -55,3 +56,102 @@ int jg_sys_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
 int jg_sys_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
 int jg_sys_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int jg_sys_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on, 0, 0, 0); }
+
+#include <sys/signalfd.h>
+int jg_sys_signalfd(const int *signals, int n) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, signals[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+int jg_sys_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
+}
+int jg_sys_unblock_all_signals(void) {
+    sigset_t set;
+    sigfillset(&set);
+    return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+int jg_sys_setresuid(unsigned r, unsigned e, unsigned s) { return setresuid(r, e, s); }
+int jg_sys_setresgid(unsigned r, unsigned e, unsigned s) { return setresgid(r, e, s); }
+int jg_sys_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+#include <spawn.h>
+extern char **environ;
+int jg_sys_spawn(const char *path, char *const argv[], const int *from, const int *to, int n) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    if (posix_spawn_file_actions_init(&fa) != 0) return -1;
+    if (posix_spawnattr_init(&at) != 0) { posix_spawn_file_actions_destroy(&fa); return -1; }
+    int top = 2;
+    for (int i = 0; i < n; i++) {
+        posix_spawn_file_actions_adddup2(&fa, from[i], to[i]);
+        if (to[i] > top) top = to[i];
+    }
+    /* Nothing else leaks into a component, whatever the launcher left open. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, top + 1);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int r = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0) { errno = r; return -1; }
+    return pid;
+}
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+int jg_sys_spawn_tool(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                      unsigned uid, unsigned gid, int out_fd, int err_fd) {
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) { close(errpipe[0]); close(errpipe[1]); return -1; }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
+        setpgid(0, 0);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) goto fail;
+        if (chdir(cwd) != 0) goto fail;
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) goto fail;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) goto fail;
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        execve(path, argv, envp);
+    fail:;
+        int e = errno;
+        (void)!write(errpipe[1], &e, sizeof e);
+        _exit(127);
+    }
+    close(errpipe[1]);
+    int e = 0;
+    ssize_t n = read(errpipe[0], &e, sizeof e);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof e) {
+        int st;
+        waitpid(pid, &st, 0);
+        errno = e;
+        return -1;
+    }
+    return pid;
+}
+
+int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}

@@ -1,1 +1,29 @@
-print("stub")
+import CCap
+import Glibc
+import JGIPC
+
+// jg-broker: the only component that acts on the world and the only one that writes the audit chain.
+// fd 3 = control link.
+Log.name = "jg-broker"
+signal(SIGPIPE, SIG_IGN)
+
+// The broker keeps only what running tools as another user needs: CAP_CHOWN (the workspace),
+// CAP_KILL (tool process groups), CAP_SETGID and CAP_SETUID (dropping to the tool user).
+guard jg_cap_keep_only([0, 5, 6, 7], 4) == 0 else { Log.error("cannot drop capabilities"); exit(2) }
+
+let loop = EventLoop()
+let control: ControlChannel
+do { control = try ControlChannel(component: .broker, loop: loop) } catch { Log.error("\(error)"); exit(2) }
+let broker = BrokerServer(loop: loop, control: control)
+control.onConfigure = { text, name, settings in broker.configure(text: text, name: name, settings: settings) }
+control.onLink = { peer, fd in broker.link(peer, fd) }
+let term = try? SignalSource(signals: [SIGTERM, SIGINT])
+if let term {
+    loop.register(term.fd.raw, events: Int16(POLLIN)) { _ in
+        _ = term.drain()
+        broker.shutdown()
+        exit(0)
+    }
+}
+control.reportReady()
+loop.run()

@@ -1,1 +1,31 @@
-print("stub")
+import Glibc
+import JGGateCore
+import JGIPC
+
+// jg-gate: the agent socket. Unprivileged; parses frames, envelopes and proposals; never executes
+// anything and never touches the audit log. fd 3 = control link, fd 4 = listening socket, fd 5 = lineage file.
+Log.name = "jg-gate"
+signal(SIGPIPE, SIG_IGN)
+
+let loop = EventLoop()
+let control: ControlChannel
+do { control = try ControlChannel(component: .gate, loop: loop) } catch {
+    Log.error("\(error)"); exit(2)
+}
+let listener = OwnedFD(adopting: 4)
+let lineageFile = OwnedFD(adopting: 5)
+_ = fcntl(4, F_SETFD, FD_CLOEXEC)
+_ = fcntl(5, F_SETFD, FD_CLOEXEC)
+
+do {
+    try Sandbox.enterGate()
+} catch {
+    Log.error("cannot drop privileges: \(error)")
+    exit(2)
+}
+
+let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
+control.onConfigure = { text, name, settings in gate.configure(policyText: text, policyName: name, settings: settings) }
+control.onLink = { peer, fd in gate.link(peer, fd) }
+control.reportReady()
+loop.run()

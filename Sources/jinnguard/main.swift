@@ -1,1 +1,136 @@
-print("stub")
+import ArgumentParser
+import Glibc
+import JGAudit
+import JGIPC
+
+struct JinnGuard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jinnguard",
+        abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
+        subcommands: [Run.self, Audit.self, PolicyCommand.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the four components and supervise them (the default).")
+
+    @Option(help: "State directory for everything not given explicitly.") var stateDir = "jinnguard-state"
+    @Option(help: "Agent socket path.") var socketPath: String?
+    @Option(help: "Socket file mode, e.g. 0660 or 0o660.") var socketMode = "0666"
+    @Option(help: "Replay state (last accepted sequence counters).") var lineageFile: String?
+    @Option(help: "Audit log (JSON Lines hash chain).") var auditLog: String?
+    @Option(help: "Policy YAML.") var policyFile: String?
+    @Option(help: "Shared HMAC key file (also JINNGUARD_SECRET_FILE).") var secretFile: String?
+    @Option(help: "Previous HMAC key file, accepted until --previous-secret-valid-until.") var previousSecretFile: String?
+    @Option(help: "Unix seconds until which the previous key is accepted.") var previousSecretValidUntil: UInt64?
+    @Option(help: "Directory of per-agent key files named after agent ids.") var agentSecretDir: String?
+
+    func run() throws {
+        Log.name = "jinnguard"
+        signal(SIGPIPE, SIG_IGN)
+        let state = absolute(stateDir)
+        let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }
+        do {
+            try makeDir(state, 0o755)
+            try makeDir(state + "/empty", 0o555)
+            var policyPath = policyFile.map(absolute)
+            if policyPath == nil {
+                policyPath = state + "/policy.yaml"
+                if access(policyPath!, F_OK) != 0 { try writeFile(policyPath!, EmbeddedDefaults.policy) }
+            }
+            guard let mode = parseMode(socketMode) else { throw Supervisor.StartError(description: "bad --socket-mode \(socketMode)") }
+            var metricsPort: UInt16?
+            if let p = getenv("JINNGUARD_METRICS_PORT") {
+                guard let v = UInt16(String(cString: p)), v > 0 else {
+                    throw Supervisor.StartError(description: "JINNGUARD_METRICS_PORT must be a port number")
+                }
+                metricsPort = v
+            }
+            let settings = Supervisor.Settings(
+                socketPath: absolute(socketPath ?? state + "/jinnguard.sock"), socketMode: mode,
+                lineageFile: absolute(lineageFile ?? state + "/lineage.state"),
+                auditLog: absolute(auditLog ?? state + "/audit.jsonl"),
+                policyFile: policyPath!, stateDir: state, metricsPort: metricsPort,
+                keys: KeyLoader(secretFile: explicitSecret.map(absolute),
+                                defaultSecretFile: state + "/secret", previousFile: previousSecretFile.map(absolute),
+                                previousValidUntil: previousSecretValidUntil, agentDir: agentSecretDir.map(absolute)))
+            let sup = Supervisor(settings: settings)
+            try sup.prepare()
+            Log.info("socket \(settings.socketPath), audit log \(settings.auditLog), policy \(settings.policyFile), lineage \(settings.lineageFile)")
+            let code = sup.run()
+            sup.cleanup()
+            if code != 0 { throw ExitCode(code) }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            Log.error("\(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func parseMode(_ s: String) -> mode_t? {
+        var t = s.lowercased()
+        if t.hasPrefix("0o") { t.removeFirst(2) }
+        guard let v = UInt32(t, radix: 8), v <= 0o777 else { return nil }
+        return mode_t(v)
+    }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Audit log tools.", subcommands: [Verify.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.")
+        @Argument(help: "The audit log.") var path: String
+
+        func run() throws {
+            let r = AuditVerifier.verify(path: path)
+            if r.ok {
+                print("\(path): OK, \(r.entries) entries, chain intact")
+            } else {
+                print("\(path): FAILED at line \(r.firstBadLine.map(String.init) ?? "?"): \(r.reason ?? "unknown")")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Policy tools.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load a policy as the daemon would; exit 1 with file:line: reason.")
+        @Argument(help: "The policy YAML.") var file: String
+
+        func run() throws {
+            do {
+                let p = try PolicyCheck.loadAndCompile(path: file)
+                print("\(file): OK, \(p.agents.count) agents, \(p.agents.reduce(0) { $0 + $1.invariants.count }) invariants, ceiling \(p.globalSafetyCeiling)")
+            } catch {
+                print("\(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+func absolute(_ p: String) -> String {
+    if p.hasPrefix("/") { return p }
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, buf.count) != nil else { return p }
+    return String(cString: buf) + "/" + p
+}
+
+func makeDir(_ path: String, _ mode: mode_t) throws {
+    if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemError("mkdir \(path)") }
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw SystemError("create \(path)") }
+    defer { close(fd) }
+    let b = Array(text.utf8)
+    guard write(fd, b, b.count) == b.count else { throw SystemError("write \(path)") }
+}
+
+JinnGuard.main()

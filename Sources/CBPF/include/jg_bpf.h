@@ -4,7 +4,7 @@
 #pragma once
 /// BPF-LSM: load a `file_open` LSM program and attach it (detached again at once).
 int jg_bpf_probe_lsm(void);
-/// Tracepoint: load a program and attach it to syscalls/sys_enter_execve.
+/// Tracepoint: load a raw tracepoint program and attach it to sys_enter.
 int jg_bpf_probe_tracepoint(void);
 /// cgroup socket: load a connect4 program and attach it to the cgroup directory `cgroup_dir`.
 int jg_bpf_probe_cgroup_connect4(const char *cgroup_dir);

@@ -1,7 +1,8 @@
-// Why: libcap's cap_t is an opaque pointer API; Swift asks for one outcome: keep exactly these capabilities.
+// Why: libcap's cap_t is an opaque pointer API; Swift asks for two outcomes only.
 #pragma once
-/// Keeps exactly `caps` (effective, permitted; inheritable and ambient cleared) and drops every other
-/// capability from the bounding set. n = 0 drops everything. Returns 0, or -1 with errno.
+/// Drops every capability not in `caps` from the bounding set (needs CAP_SETPCAP: call while still root).
+int jg_cap_drop_bounding(const int *caps, int n);
+/// Sets effective and permitted to exactly `caps` (inheritable and ambient cleared). Returns 0, or -1 with errno.
+int jg_cap_set(const int *caps, int n);
+/// Both, in the order that works for a process that stays uid 0: bounding set first.
 int jg_cap_keep_only(const int *caps, int n);
-/// Sets SECBIT_KEEP_CAPS so that a following setuid keeps the permitted set.
-int jg_cap_set_keepcaps(int on);

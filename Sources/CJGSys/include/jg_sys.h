@@ -15,3 +15,28 @@ int jg_sys_set_no_new_privs(void);
 int jg_sys_get_no_new_privs(void);
 int jg_sys_set_pdeathsig(int sig);
 int jg_sys_set_dumpable(int on);
+
+#include <signal.h>
+/// signalfd(2) over the given signals (blocked first), non-blocking and close-on-exec.
+int jg_sys_signalfd(const int *signals, int n);
+/// Reads one pending signal number from a signalfd; 0 when none is pending.
+int jg_sys_signalfd_read(int fd);
+/// Unblocks every signal (children must not inherit the supervisor's mask).
+int jg_sys_unblock_all_signals(void);
+/// setresuid/setresgid are GNU extensions that Swift's Glibc module does not expose.
+int jg_sys_setresuid(unsigned r, unsigned e, unsigned s);
+int jg_sys_setresgid(unsigned r, unsigned e, unsigned s);
+/// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK (GNU; not in Swift's Glibc module).
+int jg_sys_accept_nonblocking(int listener);
+/// posix_spawn of `path` with `argv` (NULL-terminated) and the current environment; `from[i]` is
+/// duplicated onto `to[i]` in the child, the signal mask is cleared and signal dispositions reset.
+/// Returns the pid, or -1 with errno.
+int jg_sys_spawn(const char *path, char *const argv[], const int *from, const int *to, int n);
+/// fork + exec of `path` for a tool run: in the child, stdout/stderr go to out_fd/err_fd, stdin is
+/// /dev/null, the working directory is `cwd`, groups/gid/uid are set, no_new_privs is on, and it leads
+/// its own process group (so a timeout can kill the whole group). Returns the pid, or -1 with errno.
+int jg_sys_spawn_tool(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                      unsigned uid, unsigned gid, int out_fd, int err_fd);
+/// openat2(dirfd, path, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS): no `..`,
+/// absolute path or symlink can leave `dirfd`. Returns the fd, or -1 with errno.
+int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode);

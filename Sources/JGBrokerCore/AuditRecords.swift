@@ -1,0 +1,85 @@
+import JGCrypto
+import JGIPC
+import JGJSON
+import JGAudit
+
+/// How one decision becomes one audit entry (PROTOCOL.md §8): who, what, the verdict, its reason, the
+/// prover's explanation. Command lines, paths and contents stay out of the chain: the action appears as
+/// its kind and a digest, so erasing personal data never breaks verification.
+public enum AuditRecords {
+    public static func decision(_ ctx: DecisionContext, token: String, reason: String, stage: String,
+                                violated: [String] = [], constraints: Constraints? = nil) -> AuditEntryParts {
+        let observation: JSONValue = .object([
+            ("agent_id", .string(ctx.agentID)), ("peer_pid", .integer(.signed(Int64(ctx.peer.pid)))),
+            ("peer_uid", .integer(.unsigned(UInt64(ctx.peer.uid)))), ("peer_gid", .integer(.unsigned(UInt64(ctx.peer.gid)))),
+            ("lineage", .string(ctx.lineage)), ("signals", .array(ctx.signals.map { .string($0) })),
+        ])
+        var intent: [(String, JSONValue)] = [
+            ("class", .string(ctx.riskClass.isEmpty ? "Unclassified" : ctx.riskClass)),
+            ("intent_name", ctx.intent.map { .string($0) } ?? .null),
+            ("sequence_counter", .integer(.unsigned(ctx.sequence))),
+            ("payload_digest", .string(ctx.payloadDigest)),
+            ("execute", .bool(ctx.execute)),
+        ]
+        if let a = ctx.action {
+            intent.append(("action_kind", .string(a.kind)))
+            intent.append(("action_digest", .string(actionDigest(a))))
+        }
+        intent.append(("signals", .array([])))
+        var assessment: [(String, JSONValue)] = [
+            ("semantic_risk", .number(ctx.semanticRisk)), ("observed_risk", .number(ctx.observedRisk)),
+            ("topology_risk", .number(ctx.topologyRisk)), ("fused_risk", .number(ctx.fusedRisk)),
+            ("trust_score", .number(ctx.trustScore)),
+            ("declared_risk", ctx.declaredRisk.map { .number($0) } ?? .null),
+            ("policy_digest", .string(ctx.policyDigest)),
+        ]
+        if !violated.isEmpty { assessment.append(("violated_invariants", .array(violated.map { .string($0) }))) }
+        var decision: [(String, JSONValue)] = [
+            ("verdict", .string(token)), ("reason", .string(reason)), ("stage", .string(stage)),
+            ("request_id", .integer(.unsigned(ctx.requestID))),
+        ]
+        if let c = constraints {
+            decision.append(("constraints", .object([
+                ("redact_output", .bool(c.redactOutput)), ("rate_limit_rps", .integer(.signed(Int64(c.rateLimitRPS)))),
+                ("output_byte_limit", .integer(.signed(Int64(c.outputByteLimit)))),
+            ])))
+        }
+        return AuditEntryParts(observation: observation, intent: .object(intent), assessment: .object(assessment), decision: .object(decision))
+    }
+
+    /// The outcome of an execution, recorded after it ran.
+    public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool) -> AuditEntryParts {
+        var d: [(String, JSONValue)] = [("verdict", .string(executed ? "EXECUTED" : "NOT_EXECUTED")),
+                                        ("request_id", .integer(.unsigned(ctx.requestID)))]
+        if case let .integer(code)? = result["exit_code"] { d.append(("exit_code", .integer(code))) }
+        if let e = result["error"] { d.append(("error", e)) }
+        for k in ["stdout", "stderr"] {
+            if case let .string(s)? = result[k] {
+                d.append(("\(k)_bytes", .integer(.signed(Int64(s.utf8.count)))))
+                d.append(("\(k)_digest", .string(Digest.sha256Hex(s))))
+            }
+        }
+        if case let .integer(n)? = result["bytes_written"] { d.append(("bytes_written", .integer(n))) }
+        return AuditEntryParts(
+            observation: .object([("agent_id", .string(ctx.agentID)), ("lineage", .string(ctx.lineage))]),
+            intent: .object([("class", .string("Execution")), ("sequence_counter", .integer(.unsigned(ctx.sequence))),
+                             ("action_kind", .string(ctx.action?.kind ?? "")), ("signals", .array([]))]),
+            assessment: .object([]),
+            decision: .object(d))
+    }
+
+    public static func actionDigest(_ a: ProposedAction) -> String {
+        let v: JSONValue = .object([
+            ("kind", .string(a.kind)), ("command", a.command.map { .string($0) } ?? .null),
+            ("path", a.path.map { .string($0) } ?? .null), ("contents", a.contents.map { .string($0) } ?? .null),
+            ("url", a.url.map { .string($0) } ?? .null), ("method", a.method.map { .string($0) } ?? .null),
+        ])
+        return Digest.sha256Hex(JSONWriter.write(v))
+    }
+
+    /// An event of the daemon itself (kernel planes, recoveries, shutdown).
+    public static func event(_ cls: String, signals: [String], details: [(String, JSONValue)]) -> AuditEntryParts {
+        AuditEntryParts(observation: .object([]), intent: .object([("class", .string(cls)), ("signals", .array(signals.map { .string($0) }))]),
+                        assessment: .object([]), decision: .object(details))
+    }
+}

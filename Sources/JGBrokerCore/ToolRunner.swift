@@ -1,0 +1,119 @@
+import CJGSys
+import Glibc
+import JGIPC
+import JGJSON
+
+/// Runs an approved action. Tool processes run as an unprivileged user in the workspace, with
+/// no_new_privs, a wall-clock limit and capped output. (Namespaces, Landlock and seccomp around each run
+/// come with the sandbox issue.)
+public struct ToolRunner {
+    public var workspace: String
+    public var uid: UInt32 = Privileges.nobody
+    public var gid: UInt32 = Privileges.nobody
+    public var timeout: Double = 10
+    public var outputCap = 1 << 20
+
+    public init(workspace: String) { self.workspace = workspace }
+
+    public struct Result {
+        /// One line, keys sorted (PROTOCOL.md §5).
+        public var json: JSONValue
+        public var executed: Bool
+    }
+
+    public func run(_ a: ProposedAction, constraints: Constraints?) -> Result {
+        switch a.kind {
+        case "shell_command": return shell(a.command ?? "", constraints)
+        case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
+        default:
+            return failure("action kind \"\(a.kind)\" is not executed by this broker yet")
+        }
+    }
+
+    func failure(_ msg: String) -> Result {
+        Result(json: .object([("error", .string(msg)), ("executed", .bool(false))]), executed: false)
+    }
+
+    func shell(_ command: String, _ c: Constraints?) -> Result {
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        // Single-threaded broker: no exec can race between pipe() and FD_CLOEXEC.
+        guard pipe(&outPipe) == 0 else { return failure("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&errPipe) == 0 else {
+            close(outPipe[0]); close(outPipe[1])
+            return failure("pipe: \(String(cString: strerror(errno)))")
+        }
+        let outR = OwnedFD(adopting: outPipe[0]), outW = OwnedFD(adopting: outPipe[1])
+        let errR = OwnedFD(adopting: errPipe[0]), errW = OwnedFD(adopting: errPipe[1])
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
+                                                    strdup("LANG=C.UTF-8"), nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        let pid = jg_sys_spawn_tool("/bin/sh", argv, envp, workspace, uid, gid, outW.raw, errW.raw)
+        outW.close(); errW.close()
+        guard pid > 0 else { return failure("spawn: \(String(cString: strerror(errno)))") }
+        try? outR.setNonBlocking(); try? errR.setNonBlocking()
+        var out: [UInt8] = [], err: [UInt8] = []
+        var open = [true, true]
+        let deadline = Monotonic.now + timeout
+        var timedOut = false
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while open[0] || open[1] {
+            let left = deadline - Monotonic.now
+            if left <= 0 { timedOut = true; break }
+            var pfds = [pollfd(fd: open[0] ? outR.raw : -1, events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: open[1] ? errR.raw : -1, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&pfds, 2, Int32(min(left * 1000, 1000)))
+            for (i, fd) in [outR, errR].enumerated() where open[i] && pfds[i].revents != 0 {
+                let n = read(fd.raw, &buf, buf.count)
+                if n > 0 {
+                    if i == 0 { if out.count < outputCap { out += buf[0..<min(n, outputCap - out.count)] } }
+                    else { if err.count < outputCap { err += buf[0..<min(n, outputCap - err.count)] } }
+                } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+                    open[i] = false
+                }
+            }
+        }
+        if timedOut { kill(-pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exitCode: Int64 = (status & 0x7f) == 0 ? Int64((status >> 8) & 0xff) : -Int64(status & 0x7f)
+        var stdout = String(decoding: out, as: UTF8.self)
+        var stderr = String(decoding: err, as: UTF8.self)
+        if let c = c {
+            if c.redactOutput { stdout = Redactor.redact(stdout); stderr = Redactor.redact(stderr) }
+            stdout = truncate(stdout, c.outputByteLimit)
+            stderr = truncate(stderr, c.outputByteLimit)
+        }
+        var pairs: [(String, JSONValue)] = []
+        if timedOut { pairs.append(("error", .string("killed after \(timeout) s"))) }
+        pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(stderr)), ("stdout", .string(stdout))]
+        return Result(json: .object(pairs), executed: true)
+    }
+
+    func truncate(_ s: String, _ limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        var bytes = Array(s.utf8.prefix(limit))
+        // Never cut a UTF-8 sequence in half.
+        while let l = bytes.last, l & 0xC0 == 0x80 { bytes.removeLast() }
+        if let l = bytes.last, l & 0x80 != 0 { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func fileWrite(_ path: String, _ contents: String) -> Result {
+        let dir = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
+        defer { close(dir) }
+        // Absolute paths are taken relative to the workspace only when they point inside it.
+        var rel = path
+        if rel.hasPrefix(workspace + "/") { rel = String(rel.dropFirst(workspace.count + 1)) }
+        if rel.hasPrefix("/") { return failure("path outside the workspace") }
+        let fd = jg_sys_openat2_beneath(dir, rel, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { return failure("open \(path): \(String(cString: strerror(errno)))") }
+        let f = OwnedFD(adopting: fd)
+        let b = Array(contents.utf8)
+        do { try f.writeAll(b) } catch { return failure("write \(path): \(error)") }
+        return Result(json: .object([("bytes_written", .integer(.signed(Int64(b.count)))), ("executed", .bool(true)),
+                                     ("path", .string(workspace + "/" + rel))]), executed: true)
+    }
+}

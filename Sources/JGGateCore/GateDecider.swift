@@ -1,0 +1,152 @@
+import JGCrypto
+import JGIPC
+import JGJSON
+import JGPolicy
+
+/// Steps 1–14 of PROTOCOL.md §5, in that order; the first failing check answers.
+public final class GateDecider {
+    public var policy: Policy
+    public var policyDigest: String
+    public var keys: KeySet
+    public let lineage: LineageStore
+
+    public init(policy: Policy, keys: KeySet, lineage: LineageStore) {
+        self.policy = policy
+        self.policyDigest = Digest.sha256Hex(policy.sourceText)
+        self.keys = keys
+        self.lineage = lineage
+    }
+
+    public enum Outcome {
+        /// Steps 1–2: answered, not audited.
+        case reject(Token)
+        /// Steps 3–14: denied here, audited by the broker.
+        case deny(Token, reason: String, DecisionContext)
+        /// Passed the gate: on to the prover.
+        case forward(DecisionContext)
+    }
+
+    public func evaluate(body: [UInt8], peer: PeerCredentials, now: UInt64, observe: (PeerCredentials) -> PeerObservation = PeerObservation.observe) -> Outcome {
+        // Steps 1–2.
+        let env: Envelope
+        do { env = try Envelope.parse(body) } catch {
+            return .reject(error == .encoding ? .encodingError : .malformedPayload)
+        }
+        let payload: JSONValue
+        do { payload = try JSONParser.parse(env.payload) } catch { return .reject(.malformedPayload) }
+
+        var ctx = DecisionContext()
+        ctx.peer = peer
+        ctx.payloadDigest = Digest.sha256Hex(env.payload)
+        ctx.policyDigest = policyDigest
+        let claimed = Proposal.claimedAgentID(payload)
+        ctx.agentID = claimed ?? ""
+
+        // Step 3.
+        guard keys.verify(payload: env.payload, signature: env.signature, claimedAgent: claimed, now: now) else {
+            return .deny(.tamperedToken, reason: "HMAC signature does not match", ctx)
+        }
+        // Step 4.
+        let p: Proposal
+        do { p = try Proposal.parse(payload) } catch {
+            return .deny(.malformedPayload, reason: error.reason, ctx)
+        }
+        ctx.sequence = p.sequenceCounter
+        ctx.intent = p.intentName
+        ctx.action = p.proposedAction
+        ctx.execute = p.execute
+        ctx.declaredRisk = p.actionRiskScore
+        ctx.contextVars = p.contextVars
+        let obs = observe(peer)
+        ctx.signals = obs.signals
+        ctx.lineage = "\(p.agentID ?? "")/\(peer.pid)/\(obs.startTime)"
+        let scores = RiskScorer.score(p, observation: obs)
+        ctx.riskClass = scores.riskClass
+        ctx.semanticRisk = scores.semantic
+        ctx.observedRisk = scores.observed
+        ctx.topologyRisk = scores.topology
+        ctx.fusedRisk = scores.fused
+
+        // Step 5.
+        guard let agentID = p.agentID else {
+            if policy.denyAnonymousAgents { return .deny(.anonymousAgent, reason: "no agent_id and anonymous agents are denied", ctx) }
+            return anonymous(p, ctx, obs)
+        }
+        // Step 6.
+        guard let agent = policy.agent(agentID) else {
+            return .deny(.unknownAgent, reason: "agent_id not in the policy", ctx)
+        }
+        // Step 7.
+        if !agent.allowedPeerUIDs.isEmpty && !agent.allowedPeerUIDs.contains(peer.uid) {
+            return .deny(.identityBinding, reason: "peer uid \(peer.uid) not in allowed_peer_uids", ctx)
+        }
+        // Step 8.
+        guard lineage.accept(agent: agentID, sequence: p.sequenceCounter) else {
+            return .deny(.replay, reason: "sequence_counter \(p.sequenceCounter) not above \(lineage.lastSequence(agentID))", ctx)
+        }
+        // Step 9.
+        if let hit = canaryHit(p) { return .deny(.canary, reason: "canary resource \"\(hit)\" touched", ctx) }
+        // Step 10.
+        if !agent.allowedIntents.isEmpty && !agent.allowedIntents.contains(p.intentName ?? "") {
+            return .deny(.intentNotAllowed, reason: "intent \"\(p.intentName ?? "")\" not in allowed_intents", ctx)
+        }
+        // Step 11: delegation is not implemented, so no token can be honoured.
+        if p.hasDelegationToken { return .deny(.delegationUnsupported, reason: "delegation tokens are not supported", ctx) }
+        // Step 12.
+        if let why = runtimeViolation(p, peer: peer, obs: obs) { return .deny(.runtimePolicy, reason: why, ctx) }
+        // Step 13.
+        guard lineage.takeQuota(session: ctx.lineage, quota: agent.maxSequenceQuota) else {
+            return .deny(.quotaExhausted, reason: "lineage session used its \(agent.maxSequenceQuota) decisions", ctx)
+        }
+        // Step 14.
+        let before = lineage.counters(agentID)
+        if let limit = agent.maxRiskDrift, before.samples >= 5, scores.fused - before.meanRisk > limit {
+            lineage.record(agent: agentID, fusedRisk: scores.fused)
+            return .deny(.behavioralDrift, reason: "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)", ctx)
+        }
+        lineage.record(agent: agentID, fusedRisk: scores.fused)
+        let after = lineage.counters(agentID)
+        ctx.authoritative = authoritative(scores: scores, obs: obs, tier: agent.privilegeTier, counters: after)
+        return .forward(ctx)
+    }
+
+    private func anonymous(_ p: Proposal, _ ctx: DecisionContext, _ obs: PeerObservation) -> Outcome {
+        var ctx = ctx
+        if let hit = canaryHit(p) { return .deny(.canary, reason: "canary resource \"\(hit)\" touched", ctx) }
+        if p.hasDelegationToken { return .deny(.delegationUnsupported, reason: "delegation tokens are not supported", ctx) }
+        if let why = runtimeViolation(p, peer: ctx.peer, obs: obs) { return .deny(.runtimePolicy, reason: why, ctx) }
+        ctx.authoritative = authoritative(scores: RiskScorer.Scores(riskClass: ctx.riskClass, semantic: ctx.semanticRisk,
+                                                                     observed: ctx.observedRisk, topology: ctx.topologyRisk, fused: ctx.fusedRisk),
+                                          obs: obs, tier: 0, counters: LineageStore.Counters(decisionsSeen: 0, maxAssessedRisk: ctx.fusedRisk, meanRisk: 0, samples: 0))
+        return .forward(ctx)
+    }
+
+    func canaryHit(_ p: Proposal) -> String? {
+        var hay: [String] = []
+        if let i = p.intentName { hay.append(i) }
+        if let a = p.proposedAction { hay += [a.command, a.path, a.url, a.contents, a.method].compactMap { $0 } }
+        return policy.canaryResources.first { c in hay.contains { $0.contains(c) } }
+    }
+
+    func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation) -> String? {
+        let rt = policy.runtime
+        if rt.denyRootPeers && peer.uid == 0 { return "root peers are denied" }
+        if !rt.allowedPeerUIDs.isEmpty && !rt.allowedPeerUIDs.contains(peer.uid) { return "peer uid \(peer.uid) not allowed by runtime_policy" }
+        if rt.requireBrokeredExecution && p.proposedAction != nil && !p.execute {
+            return "an action must be executed by the broker (verdict-only requests are refused)"
+        }
+        if rt.requireSandboxNamespace && !obs.inOtherPidNamespace { return "peer does not run in a sandbox pid namespace" }
+        return nil
+    }
+
+    func authoritative(scores: RiskScorer.Scores, obs: PeerObservation, tier: Int, counters: LineageStore.Counters) -> [(String, Double)] {
+        let isRoot: Double = obs.uid == 0 ? 1 : 0
+        let seen = Double(counters.decisionsSeen)
+        return [
+            ("fused_risk", scores.fused), ("trust_score", 100 - scores.fused), ("observed_risk", scores.observed),
+            ("semantic_risk", scores.semantic), ("topology_risk", scores.topology), ("is_root", isRoot),
+            ("privilege_tier", Double(tier)), ("decisions_seen", seen),
+            ("max_assessed_risk", counters.maxAssessedRisk), ("privilege_escalation_depth", isRoot * seen),
+        ]
+    }
+}

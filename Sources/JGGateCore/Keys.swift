@@ -1,0 +1,55 @@
+import JGCrypto
+
+/// The HMAC keys the gate accepts (PROTOCOL.md §4). Each key may have two accepted forms: the raw
+/// bytes of its file and the same bytes with trailing whitespace trimmed.
+public struct KeySet: Sendable {
+    public var current: [[UInt8]]
+    public var previous: [[UInt8]]
+    /// Unix seconds; the previous key is tried while now <= previousValidUntil.
+    public var previousValidUntil: UInt64
+    /// agent id → that agent's only accepted key forms.
+    public var agentKeys: [String: [[UInt8]]]
+
+    public init(current: [[UInt8]], previous: [[UInt8]] = [], previousValidUntil: UInt64 = 0, agentKeys: [String: [[UInt8]]] = [:]) {
+        self.current = current
+        self.previous = previous
+        self.previousValidUntil = previousValidUntil
+        self.agentKeys = agentKeys
+    }
+
+    /// The accepted forms of a key read from a file: trailing `\n`, `\r` and spaces trimmed, and the raw
+    /// bytes too when they differ.
+    public static func forms(ofFileBytes raw: [UInt8]) -> [[UInt8]] {
+        var t = raw
+        while let l = t.last, l == 0x0A || l == 0x0D || l == 0x20 { t.removeLast() }
+        return t == raw ? [t] : [t, raw]
+    }
+
+    /// Upper- or lower-case hex with surrounding whitespace; constant-time comparison.
+    public func verify(payload: String, signature: String, claimedAgent: String?, now: UInt64) -> Bool {
+        let sig = signature.trimmingWhitespace()
+        guard sig.utf8.count == 64, let given = Digest.unhex(sig) else { return false }
+        let message = Array(payload.utf8)
+        let candidates: [[UInt8]]
+        if let a = claimedAgent, let own = agentKeys[a] {
+            candidates = own
+        } else {
+            candidates = current + (now <= previousValidUntil ? previous : [])
+        }
+        var ok = false
+        for k in candidates where !k.isEmpty {
+            // No early exit: every candidate is tried so timing does not tell which one matched.
+            if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+        }
+        return ok
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var sub = Substring(self)
+        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
+        while let l = sub.last, l.isWhitespace { sub.removeLast() }
+        return String(sub)
+    }
+}

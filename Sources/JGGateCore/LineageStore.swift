@@ -1,0 +1,93 @@
+import Glibc
+import JGIPC
+import JGJSON
+
+/// Replay, quota, drift and per-agent counters. The last accepted sequence counter of each known agent is
+/// appended to the lineage file (one `"<agent id>" <counter>` line per acceptance), so a restarted gate
+/// never reopens an old counter. The file is handed over as an open descriptor by the supervisor.
+public final class LineageStore {
+    struct AgentState {
+        var lastSequence: UInt64 = 0
+        var decisionsSeen: UInt64 = 0
+        var maxAssessedRisk = 0.0
+        var meanRisk = 0.0
+        var samples = 0
+    }
+
+    private var agents: [String: AgentState] = [:]
+    private var sessions: [String: UInt64] = [:]
+    private let file: OwnedFD?
+
+    /// Reads the journal from `file` (may be nil: memory only, used by tests).
+    public init(file: OwnedFD?) {
+        self.file = file
+        guard let file else { return }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        _ = lseek(file.raw, 0, SEEK_SET)
+        while true {
+            let n = read(file.raw, &buf, buf.count)
+            if n <= 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            // `"id" counter`: the id is a JSON string, so any id survives the round trip.
+            guard let sp = line.lastIndex(of: UInt8(ascii: " ")),
+                  case let .string(id)? = try? JSONParser.parse(line[line.startIndex..<sp]),
+                  let seq = UInt64(String(decoding: line[(sp + 1)...], as: UTF8.self)) else { continue }
+            if seq > agents[id, default: AgentState()].lastSequence { agents[id, default: AgentState()].lastSequence = seq }
+        }
+    }
+
+    public func lastSequence(_ agent: String) -> UInt64 { agents[agent]?.lastSequence ?? 0 }
+
+    /// Step 8. Accepts and records `seq` when it is strictly above the last accepted one.
+    public func accept(agent: String, sequence seq: UInt64) -> Bool {
+        var st = agents[agent, default: AgentState()]
+        guard seq != 0, seq > st.lastSequence else { return false }
+        st.lastSequence = seq
+        agents[agent] = st
+        persist(agent: agent, sequence: seq)
+        return true
+    }
+
+    private func persist(agent: String, sequence: UInt64) {
+        guard let file else { return }
+        let line = Array((JSONWriter.quote(agent) + " \(sequence)\n").utf8)
+        // Page-cache durability survives a crash of any component; the audit record of the same request
+        // is what fdatasync makes durable before an ALLOW leaves.
+        let n = line.withUnsafeBytes { write(file.raw, $0.baseAddress, $0.count) }
+        if n != line.count { Log.error("lineage file write failed: errno \(errno)") }
+    }
+
+    /// Step 13: counts one decision of the lineage session; false once `quota` were used (0 = unlimited).
+    public func takeQuota(session: String, quota: UInt64) -> Bool {
+        let used = sessions[session, default: 0]
+        if quota > 0 && used >= quota { return false }
+        if sessions.count > 200_000 { sessions.removeAll(keepingCapacity: true) }
+        sessions[session] = used + 1
+        return true
+    }
+
+    public struct Counters: Sendable {
+        public var decisionsSeen: UInt64
+        public var maxAssessedRisk: Double
+        public var meanRisk: Double
+        public var samples: Int
+    }
+
+    public func counters(_ agent: String) -> Counters {
+        let st = agents[agent] ?? AgentState()
+        return Counters(decisionsSeen: st.decisionsSeen, maxAssessedRisk: st.maxAssessedRisk, meanRisk: st.meanRisk, samples: st.samples)
+    }
+
+    /// Records one assessed decision of the agent (after the drift check).
+    public func record(agent: String, fusedRisk: Double) {
+        var st = agents[agent, default: AgentState()]
+        st.decisionsSeen += 1
+        st.maxAssessedRisk = max(st.maxAssessedRisk, fusedRisk)
+        st.meanRisk = st.samples == 0 ? fusedRisk : st.meanRisk * 0.8 + fusedRisk * 0.2
+        st.samples += 1
+        agents[agent] = st
+    }
+}

@@ -1,0 +1,64 @@
+import Glibc
+import JGIPC
+
+/// What the gate can see of a peer from /proc, from its own unprivileged vantage point. What it cannot
+/// see raises risk (PROTOCOL.md §5): an agent is not trusted more because it is harder to observe.
+public struct PeerObservation: Sendable {
+    public var uid: UInt32
+    public var executable: String?
+    public var pidNamespace: String?
+    /// Process start time (clock ticks since boot): with the pid it names a lineage session.
+    public var startTime: UInt64
+    /// Differs from the gate's own pid namespace (the agent runs sandboxed).
+    public var inOtherPidNamespace: Bool
+
+    public init(uid: UInt32, executable: String?, pidNamespace: String?, startTime: UInt64, inOtherPidNamespace: Bool) {
+        self.uid = uid
+        self.executable = executable
+        self.pidNamespace = pidNamespace
+        self.startTime = startTime
+        self.inOtherPidNamespace = inOtherPidNamespace
+    }
+
+    public var observedRisk: Double {
+        (uid == 0 ? 25 : 0) + (executable == nil ? 20 : 0) + (pidNamespace == nil ? 10 : 0)
+    }
+
+    public var signals: [String] {
+        var s: [String] = []
+        if uid == 0 { s.append("peer_uid_root") }
+        if let e = executable { s.append("exe=\(e)") } else { s.append("exe_unreadable") }
+        if pidNamespace == nil { s.append("pidns_unobservable") } else if inOtherPidNamespace { s.append("pidns_other") }
+        return s
+    }
+
+    nonisolated(unsafe) static var ownPidNamespace: String? = readLink("/proc/self/ns/pid")
+
+    public static func observe(_ peer: PeerCredentials) -> PeerObservation {
+        let ns = readLink("/proc/\(peer.pid)/ns/pid")
+        return PeerObservation(uid: peer.uid, executable: readLink("/proc/\(peer.pid)/exe"), pidNamespace: ns,
+                               startTime: startTime(peer.pid) ?? 0,
+                               inOtherPidNamespace: ns != nil && ns != ownPidNamespace)
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Field 22 of /proc/PID/stat (world-readable), parsed after the last ')' of the command name.
+    static func startTime(_ pid: Int32) -> UInt64? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 1024)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0, let close = buf[0..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = buf[(close + 1)..<n].split(separator: UInt8(ascii: " "))
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+}

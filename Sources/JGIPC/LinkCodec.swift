@@ -1,0 +1,117 @@
+/// Typed fields for internal link messages (OpenSSH sshbuf style): the writer appends, the reader is a
+/// cursor that returns nil on short or malformed input without consuming.
+public struct LinkWriter {
+    public private(set) var bytes: [UInt8]
+
+    public init(type: UInt8) {
+        bytes = [type]
+    }
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
+    public mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    public mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    public mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    public mutating func data(_ v: some Collection<UInt8>) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
+    public mutating func string(_ v: String) { data(Array(v.utf8)) }
+    public mutating func optString(_ v: String?) {
+        bool(v != nil)
+        if let v { string(v) }
+    }
+    public mutating func strings(_ v: [String]) { u32(UInt32(v.count)); v.forEach { string($0) } }
+    public mutating func pairs(_ v: [(String, Double)]) { u32(UInt32(v.count)); v.forEach { string($0.0); f64($0.1) } }
+
+    /// The whole frame (header + body) ready to write.
+    public var frame: [UInt8] { Frame.encode(bytes) }
+}
+
+public struct LinkReader {
+    let bytes: [UInt8]
+    var pos: Int
+    public let type: UInt8
+
+    /// nil when the body is empty (no type byte).
+    public init?(body: [UInt8]) {
+        guard let t = body.first else { return nil }
+        bytes = body
+        type = t
+        pos = 1
+    }
+
+    public var atEnd: Bool { pos == bytes.count }
+
+    public mutating func u8() -> UInt8? {
+        guard pos < bytes.count else { return nil }
+        defer { pos += 1 }
+        return bytes[pos]
+    }
+
+    public mutating func bool() -> Bool? {
+        guard let b = u8(), b <= 1 else { return nil }
+        return b == 1
+    }
+
+    public mutating func u32() -> UInt32? {
+        guard pos + 4 <= bytes.count else { return nil }
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(bytes[pos + i]) }
+        pos += 4
+        return v
+    }
+
+    public mutating func u64() -> UInt64? {
+        guard pos + 8 <= bytes.count else { return nil }
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(bytes[pos + i]) }
+        pos += 8
+        return v
+    }
+
+    public mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }
+    public mutating func f64() -> Double? { u64().map { Double(bitPattern: $0) } }
+
+    public mutating func data() -> [UInt8]? {
+        let save = pos
+        guard let n = u32(), Int(n) <= bytes.count - pos else { pos = save; return nil }
+        defer { pos += Int(n) }
+        return Array(bytes[pos..<pos + Int(n)])
+    }
+
+    public mutating func string() -> String? {
+        guard let d = data() else { return nil }
+        return String(validating: d, as: UTF8.self)
+    }
+
+    public mutating func optString() -> String?? {
+        guard let present = bool() else { return nil }
+        if !present { return .some(nil) }
+        guard let s = string() else { return nil }
+        return .some(s)
+    }
+
+    public mutating func strings(max: Int = 4096) -> [String]? {
+        guard let n = u32(), n <= max else { return nil }
+        var out: [String] = []
+        for _ in 0..<n { guard let s = string() else { return nil }; out.append(s) }
+        return out
+    }
+
+    public mutating func pairs(max: Int = 4096) -> [(String, Double)]? {
+        guard let n = u32(), n <= max else { return nil }
+        var out: [(String, Double)] = []
+        for _ in 0..<n {
+            guard let k = string(), let v = f64() else { return nil }
+            out.append((k, v))
+        }
+        return out
+    }
+}
+
+/// A link message that did not decode: the link is broken and gets closed (never skipped).
+public struct LinkProtocolError: Error, Sendable, CustomStringConvertible {
+    public var link: String
+    public var reason: String
+    public init(link: String, reason: String) { self.link = link; self.reason = reason }
+    public var description: String { "link \(link): \(reason)" }
+}

@@ -1,0 +1,168 @@
+import Glibc
+
+/// One end of a component link in an event loop: frames in, typed messages out. Any malformed frame or
+/// message breaks the link (closed, `onClose` called) — never skipped.
+public final class LinkEndpoint {
+    public let peer: Component
+    private let conn: StreamConnection
+    private unowned let loop: EventLoop
+    public private(set) var isOpen = true
+    /// Handles one message; throwing breaks the link.
+    public var onMessage: (inout LinkReader) throws(LinkProtocolError) -> Void = { _ throws(LinkProtocolError) in }
+    public var onClose: () -> Void = {}
+
+    public init(peer: Component, fd: OwnedFD, loop: EventLoop) throws(SystemError) {
+        self.peer = peer
+        self.conn = try StreamConnection(fd: fd)
+        self.loop = loop
+        loop.register(fd.raw, events: Int16(POLLIN)) { [weak self] ev in self?.handle(ev) }
+    }
+
+    private func handle(_ ev: Int16) {
+        if ev & Int16(POLLOUT) != 0 {
+            if !conn.flush() { close(); return }
+            updateInterest()
+        }
+        if ev & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
+            readLoop: while isOpen {
+                switch conn.readAvailable(limit: linkMaxBody + Frame.headerSize) {
+                case .data:
+                    do {
+                        while isOpen, let body = try conn.nextFrame(maxBody: linkMaxBody) {
+                            guard var r = LinkReader(body: body) else { throw LinkProtocolError(link: peer.rawValue, reason: "empty message") }
+                            try onMessage(&r)
+                        }
+                    } catch {
+                        Log.error("link \(peer.rawValue): \(error); closing")
+                        close()
+                    }
+                case .wouldBlock: break readLoop
+                case .eof, .failed: close(); break readLoop
+                }
+            }
+        }
+    }
+
+    private func updateInterest() {
+        guard isOpen else { return }
+        loop.setEvents(conn.fd.raw, Int16(POLLIN) | (conn.hasPendingOutput ? Int16(POLLOUT) : 0))
+    }
+
+    /// Queues one message. Returns false when the link is (now) closed.
+    @discardableResult
+    public func send(_ w: LinkWriter) -> Bool {
+        guard isOpen else { return false }
+        if !conn.send(w.frame) { close(); return false }
+        updateInterest()
+        return true
+    }
+
+    /// Sends one message with a descriptor attached (SCM_RIGHTS). Queued output is flushed first so the
+    /// message cannot land inside another frame; waits at most 2 s for the socket to drain.
+    @discardableResult
+    public func sendPassing(_ w: LinkWriter, fd: OwnedFD) -> Bool {
+        guard isOpen else { return false }
+        let deadline = Monotonic.now + 2
+        while true {
+            if !conn.flush() { close(); return false }
+            if !conn.hasPendingOutput {
+                do {
+                    try Sockets.send(w.frame, passing: fd, over: conn.fd)
+                    return true
+                } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+                } catch {
+                    close(); return false
+                }
+            }
+            guard Monotonic.now < deadline else { close(); return false }
+            var p = pollfd(fd: conn.fd.raw, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, 100)
+        }
+    }
+
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        loop.unregister(conn.fd.raw)
+        conn.fd.close()
+        onClose()
+    }
+}
+
+/// The component side of the control link (fd 3): configuration and link descriptors from the
+/// supervisor, status reports back. Descriptors arrive with SCM_RIGHTS and are owned at once.
+public final class ControlChannel {
+    public static let inheritedFD: Int32 = 3
+    private let fd: OwnedFD
+    private var input: [UInt8] = []
+    private var fds: [OwnedFD] = []
+    private unowned let loop: EventLoop
+    public let component: Component
+    public var onConfigure: (_ policyText: String, _ policyName: String, _ settings: String) -> (Bool, String) = { _, _, _ in (false, "not ready") }
+    public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
+    /// The supervisor is gone: components exit rather than run unsupervised.
+    public var onClose: () -> Void = { exit(0) }
+
+    public init(component: Component, loop: EventLoop, fd: Int32 = ControlChannel.inheritedFD) throws(SystemError) {
+        self.component = component
+        self.fd = OwnedFD(adopting: fd)
+        self.loop = loop
+        guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else { throw SystemError("fcntl(FD_CLOEXEC)") }
+        loop.register(fd, events: Int16(POLLIN)) { [weak self] _ in self?.readable() }
+    }
+
+    private func readable() {
+        var buf = [UInt8](repeating: 0, count: 64 * 1024)
+        let n: Int
+        let got: OwnedFD?
+        do { (n, got) = try Sockets.receive(into: &buf, from: fd) } catch { onClose(); return }
+        if n == 0 { onClose(); return }
+        if let got { fds.append(got) }
+        input.append(contentsOf: buf[0..<n])
+        while input.count >= Frame.headerSize {
+            guard case let .body(len) = Frame.checkHeader(input.prefix(Frame.headerSize), maxBody: linkMaxBody) else {
+                Log.error("bad control frame"); onClose(); return
+            }
+            guard input.count >= Frame.headerSize + len else { break }
+            let body = Array(input[Frame.headerSize..<Frame.headerSize + len])
+            input.removeFirst(Frame.headerSize + len)
+            guard var r = LinkReader(body: body), dispatch(&r) else {
+                Log.error("bad control message"); onClose(); return
+            }
+        }
+    }
+
+    private func dispatch(_ r: inout LinkReader) -> Bool {
+        switch ControlRequest(rawValue: r.type) {
+        case .configure:
+            guard let text = r.string(), let name = r.string(), let settings = r.string(), r.atEnd else { return false }
+            let (ok, msg) = onConfigure(text, name, settings)
+            var w = LinkWriter(type: ControlReport.configured.rawValue)
+            w.bool(ok); w.string(msg)
+            send(w)
+            return true
+        case .link:
+            guard let name = r.string(), r.atEnd, let peer = Component(rawValue: name), !fds.isEmpty else { return false }
+            onLink(peer, fds.removeFirst())
+            return true
+        case nil:
+            return false
+        }
+    }
+
+    public func send(_ w: LinkWriter) {
+        try? Sockets.send(w.frame, passing: nil, over: fd)
+    }
+
+    public func reportReady() {
+        var w = LinkWriter(type: ControlReport.ready.rawValue)
+        w.string(component.rawValue); w.u32(UInt32(getpid()))
+        send(w)
+    }
+
+    public func reportStatus(_ json: String) {
+        var w = LinkWriter(type: ControlReport.status.rawValue)
+        w.string(json)
+        send(w)
+    }
+}

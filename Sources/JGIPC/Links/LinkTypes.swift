@@ -1,0 +1,44 @@
+/// The enumerated message sets of every link (the OpenSSH monitor's request table, one per link and
+/// direction). A type not listed for a link and direction breaks that link.
+public enum Component: String, Sendable, CaseIterable {
+    case gate = "jg-gate"
+    case prover = "jg-prover"
+    case kernel = "jg-kernel"
+    case broker = "jg-broker"
+}
+
+/// Supervisor → component, on the control link (fd 3 of every component).
+public enum ControlRequest: UInt8, Sendable {
+    /// policy text, policy source name, component settings (JSON text)
+    case configure = 1
+    /// peer component name; one descriptor attached (the link's end)
+    case link = 2
+}
+
+/// Component → supervisor.
+public enum ControlReport: UInt8, Sendable {
+    /// component name, pid
+    case ready = 1
+    /// status JSON text (counters, health)
+    case status = 2
+    /// ok flag, message: the answer to `configure`
+    case configured = 3
+}
+
+/// jg-gate → jg-prover
+public enum GateToProver: UInt8, Sendable { case check = 1 }
+/// jg-prover → jg-gate: only when the prover cannot hand the request on (the broker is missing)
+public enum ProverToGate: UInt8, Sendable { case abort = 1 }
+/// jg-prover → jg-broker
+public enum ProverToBroker: UInt8, Sendable { case decided = 1 }
+/// jg-gate → jg-broker: decisions the gate already denied, to be audited
+public enum GateToBroker: UInt8, Sendable { case auditDenied = 1 }
+/// jg-broker → jg-gate: the reply for the agent, sent only once its audit record is durable
+public enum BrokerToGate: UInt8, Sendable { case reply = 1 }
+/// jg-broker → jg-kernel
+public enum BrokerToKernel: UInt8, Sendable { case planesRequest = 1 }
+/// jg-kernel → jg-broker
+public enum KernelToBroker: UInt8, Sendable { case planes = 1 }
+
+/// Largest internal link frame: a 4 MiB agent payload plus its context.
+public let linkMaxBody = 12 * 1024 * 1024

@@ -1,0 +1,109 @@
+import Glibc
+
+/// A non-blocking stream socket with its own input and output buffers. The event loop reads into it;
+/// framing is left to the caller so that the agent socket and the links share one I/O path.
+public final class StreamConnection {
+    public let fd: OwnedFD
+    public private(set) var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+    private var outputStart = 0
+    public var peerClosed = false
+
+    public init(fd: OwnedFD) throws(SystemError) {
+        self.fd = fd
+        try fd.setNonBlocking()
+    }
+
+    public enum ReadResult { case data, eof, wouldBlock, failed(SystemError) }
+
+    /// Reads what is available, up to `limit` buffered bytes (back-pressure: the caller stops polling for
+    /// input while a full frame is pending).
+    public func readAvailable(limit: Int) -> ReadResult {
+        compactInput()
+        let room = limit - bufferedCount
+        guard room > 0 else { return .data }
+        let chunk = min(room, 256 * 1024)
+        let old = input.count
+        input.append(contentsOf: repeatElement(0, count: chunk))
+        let n = input.withUnsafeMutableBytes { p in
+            retryOnInterrupt { Glibc.read(fd.raw, p.baseAddress! + old, chunk) }
+        }
+        if n > 0 {
+            input.removeLast(chunk - n)
+            return .data
+        }
+        input.removeLast(chunk)
+        if n == 0 { peerClosed = true; return .eof }
+        if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+        return .failed(SystemError("read"))
+    }
+
+    public var bufferedCount: Int { input.count - inputStart }
+
+    public func peek(_ n: Int) -> ArraySlice<UInt8>? {
+        guard bufferedCount >= n else { return nil }
+        return input[inputStart..<inputStart + n]
+    }
+
+    public func consume(_ n: Int) -> [UInt8] {
+        let out = Array(input[inputStart..<inputStart + n])
+        inputStart += n
+        return out
+    }
+
+    public func discard(_ n: Int) { inputStart += n }
+
+    private func compactInput() {
+        if inputStart > 0 && (inputStart >= input.count || inputStart > 64 * 1024) {
+            input.removeFirst(inputStart)
+            inputStart = 0
+        }
+    }
+
+    /// Takes one complete frame (header checked) off the input, or nil when more bytes are needed.
+    /// Links allow bodies up to `maxBody`; a bad header breaks the link.
+    public func nextFrame(maxBody: Int) throws(LinkProtocolError) -> [UInt8]? {
+        guard let h = peek(Frame.headerSize) else { return nil }
+        switch Frame.checkHeader(h, maxBody: maxBody) {
+        case let .body(length):
+            guard bufferedCount >= Frame.headerSize + length else { return nil }
+            discard(Frame.headerSize)
+            return consume(length)
+        case let .badVersion(v): throw LinkProtocolError(link: "frame", reason: "bad version \(v)")
+        case let .tooLarge(n): throw LinkProtocolError(link: "frame", reason: "frame of \(n) bytes")
+        }
+    }
+
+    public var hasPendingOutput: Bool { output.count > outputStart }
+
+    /// Queues bytes and tries to write them now. Returns false when the peer is gone.
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Bool {
+        if !hasPendingOutput {
+            // Fast path: one write of the whole message (clients read a reply header with one recv).
+            let n = bytes.withUnsafeBytes { p in retryOnInterrupt { Glibc.send(fd.raw, p.baseAddress, p.count, Int32(MSG_NOSIGNAL)) } }
+            if n == bytes.count { return true }
+            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return false }
+            output.append(contentsOf: bytes[max(n, 0)...])
+            return true
+        }
+        output.append(contentsOf: bytes)
+        return flush()
+    }
+
+    /// Writes as much queued output as the socket takes. Returns false when the peer is gone.
+    @discardableResult
+    public func flush() -> Bool {
+        while hasPendingOutput {
+            let n = output.withUnsafeBytes { p in
+                retryOnInterrupt { Glibc.send(fd.raw, p.baseAddress! + outputStart, output.count - outputStart, Int32(MSG_NOSIGNAL)) }
+            }
+            if n > 0 { outputStart += n; continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+            return false
+        }
+        if outputStart == output.count { output.removeAll(keepingCapacity: output.count < 1 << 20); outputStart = 0 }
+        return true
+    }
+}

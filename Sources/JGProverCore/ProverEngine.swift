@@ -1,0 +1,488 @@
+import CZ3
+import JGPolicy
+
+// Why one Z3 context for the life of the engine ("lifetime-anchored"): building a context costs
+// milliseconds; a kept context with one incremental solver per agent answers in microseconds.
+// The context is created with reference counting (Z3_mk_context_rc) so per-request numerals are
+// freed, not pooled until the context dies: every AST kept by Swift is inc_ref'd and dec_ref'd.
+
+/// A policy the prover could not compile. `line` is the policy-file line of the offending invariant.
+public struct ProverLoadError: Error, Sendable, CustomStringConvertible {
+    public var line: Int
+    public var reason: String
+    public init(line: Int, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+    public var description: String { "line \(line): \(reason)" }
+}
+
+public enum ProverVerdict: String, Sendable {
+    case holds, violation, ceilingExceeded, unknown
+}
+
+public struct ProverOutcome: Sendable {
+    public var verdict: ProverVerdict
+    /// Texts of the violated invariants, in policy order.
+    public var violated: [String]
+    /// One line, human readable.
+    public var explanation: String
+    public init(verdict: ProverVerdict, violated: [String] = [], explanation: String) {
+        self.verdict = verdict
+        self.violated = violated
+        self.explanation = explanation
+    }
+}
+
+/// Checks per-agent invariants and the global safety ceiling in Z3 (linear real arithmetic).
+/// Not thread-safe: use from one thread (or one actor/queue).
+public final class ProverEngine {
+    private let ctx: Z3_context
+    private let realSort: Z3_sort
+    private let rlimit: UInt32
+    private var agents: [String: CompiledAgent] = [:]
+    private var loaded = false
+    /// Scratch buffer for assumptions, reused across requests.
+    private var assumptions: [Z3_ast?] = []
+
+    public init(rlimit: UInt32 = 2_000_000) {
+        self.rlimit = rlimit
+        let cfg = Z3_mk_config()
+        Z3_set_param_value(cfg, "model", "false")
+        ctx = Z3_mk_context_rc(cfg)!
+        Z3_del_config(cfg)
+        // Z3's default handler aborts the process; ours records nothing and every call site checks
+        // Z3_get_error_code instead.
+        Z3_set_error_handler(ctx) { _, _ in }
+        let s = Z3_mk_real_sort(ctx)!
+        Z3_inc_ref(ctx, Z3_sort_to_ast(ctx, s))
+        realSort = s
+    }
+
+    deinit {
+        for a in agents.values { a.release(ctx) }
+        agents = [:]
+        Z3_dec_ref(ctx, Z3_sort_to_ast(ctx, realSort))
+        Z3_del_context(ctx)
+    }
+
+    public var policyLoaded: Bool { loaded }
+
+    // MARK: Load
+
+    /// Compiles every agent's invariants (one incremental solver per agent, each invariant guarded by a
+    /// tracking literal so an unsat core names it). The previous policy is replaced only on success.
+    public func load(policy: Policy) throws(ProverLoadError) {
+        let ceiling = policy.globalSafetyCeiling
+        guard ceiling.isFinite else {
+            throw ProverLoadError(line: 1, reason: "global_safety_ceiling is not finite")
+        }
+        var built: [String: CompiledAgent] = [:]
+        do throws(ProverLoadError) {
+            for a in policy.agents {
+                guard built[a.id] == nil else {
+                    throw ProverLoadError(line: a.line, reason: "duplicate agent id \"\(a.id)\"")
+                }
+                built[a.id] = try compile(agent: a, ceiling: ceiling)
+            }
+        } catch {
+            for b in built.values { b.release(ctx) }
+            throw error
+        }
+        for old in agents.values { old.release(ctx) }
+        agents = built
+        loaded = true
+    }
+
+    private func zerr(_ line: Int, _ what: String) -> ProverLoadError? {
+        let code = Z3_get_error_code(ctx)
+        guard code != Z3_OK else { return nil }
+        let msg = Z3_get_error_msg(ctx, code).map { String(cString: $0) } ?? "error \(code.rawValue)"
+        return ProverLoadError(line: line, reason: "Z3 error while \(what): \(msg)")
+    }
+
+    private func compile(agent a: AgentPolicy, ceiling: Double) throws(ProverLoadError) -> CompiledAgent {
+        guard let solver = Z3_mk_simple_solver(ctx) else {
+            throw zerr(a.line, "creating a solver") ?? ProverLoadError(line: a.line, reason: "Z3 solver")
+        }
+        Z3_solver_inc_ref(ctx, solver)
+        let agent = CompiledAgent(solver: solver)
+        // Intermediate ASTs are kept alive (inc_ref) until compilation ends; asserted formulas hold
+        // their own children.
+        var temps: [Z3_ast] = []
+        defer { for t in temps { Z3_dec_ref(ctx, t) } }
+
+        func keep(_ x: Z3_ast?, _ line: Int, _ what: String) throws(ProverLoadError) -> Z3_ast {
+            if let e = zerr(line, what) { throw e }
+            guard let x else { throw ProverLoadError(line: line, reason: "Z3 returned nothing while \(what)") }
+            Z3_inc_ref(ctx, x)
+            temps.append(x)
+            return x
+        }
+
+        do throws(ProverLoadError) {
+            // Deterministic resource limit instead of a wall-clock timeout.
+            let params = Z3_mk_params(ctx)
+            Z3_params_inc_ref(ctx, params)
+            Z3_params_set_uint(ctx, params, Z3_mk_string_symbol(ctx, "rlimit"), rlimit)
+            Z3_solver_set_params(ctx, solver, params)
+            Z3_params_dec_ref(ctx, params)
+            if let e = zerr(a.line, "setting rlimit") { throw e }
+
+            func variable(_ name: String, _ line: Int) throws(ProverLoadError) -> Z3_ast {
+                if let v = agent.slots[name] { return v.const }
+                let sym = Z3_mk_string_symbol(ctx, name)
+                let c = try keep(Z3_mk_const(ctx, sym, realSort), line, "declaring \(name)")
+                Z3_inc_ref(ctx, c)  // owned by the agent
+                agent.slots[name] = VarSlot(const: c)
+                agent.varNames.append(name)
+                return c
+            }
+
+            func numeral(_ d: Double, _ line: Int) throws(ProverLoadError) -> Z3_ast {
+                guard d.isFinite else { throw ProverLoadError(line: line, reason: "a constant is not finite") }
+                return try keep(Z3_mk_numeral(ctx, Self.rational(d), realSort), line, "making numeral \(d)")
+            }
+
+            func term(_ t: LinearTerm, _ line: Int) throws(ProverLoadError) -> Z3_ast {
+                var parts: [Z3_ast?] = []
+                for name in t.coefficients.keys.sorted() {
+                    let k = t.coefficients[name]!
+                    let v = try variable(name, line)
+                    if k == 1 {
+                        parts.append(v)
+                    } else {
+                        var args: [Z3_ast?] = [try numeral(k, line), v]
+                        parts.append(try keep(Z3_mk_mul(ctx, 2, &args), line, "building a product"))
+                    }
+                }
+                if t.constant != 0 || parts.isEmpty { parts.append(try numeral(t.constant, line)) }
+                if parts.count == 1 { return parts[0]! }
+                return try keep(Z3_mk_add(ctx, UInt32(parts.count), &parts), line, "building a sum")
+            }
+
+            func formula(_ e: InvariantExpr, _ line: Int) throws(ProverLoadError) -> Z3_ast {
+                switch e {
+                case let .compare(l, op, r):
+                    let x = try term(l, line), y = try term(r, line)
+                    switch op {
+                    case .le: return try keep(Z3_mk_le(ctx, x, y), line, "building <=")
+                    case .ge: return try keep(Z3_mk_ge(ctx, x, y), line, "building >=")
+                    case .lt: return try keep(Z3_mk_lt(ctx, x, y), line, "building <")
+                    case .gt: return try keep(Z3_mk_gt(ctx, x, y), line, "building >")
+                    case .eq: return try keep(Z3_mk_eq(ctx, x, y), line, "building ==")
+                    case .ne:
+                        let eq = try keep(Z3_mk_eq(ctx, x, y), line, "building !=")
+                        return try keep(Z3_mk_not(ctx, eq), line, "building !=")
+                    }
+                case let .and(p, q):
+                    var args: [Z3_ast?] = [try formula(p, line), try formula(q, line)]
+                    return try keep(Z3_mk_and(ctx, 2, &args), line, "building &&")
+                case let .or(p, q):
+                    var args: [Z3_ast?] = [try formula(p, line), try formula(q, line)]
+                    return try keep(Z3_mk_or(ctx, 2, &args), line, "building ||")
+                case let .not(p):
+                    return try keep(Z3_mk_not(ctx, try formula(p, line)), line, "building !")
+                }
+            }
+
+            func guarded(_ body: Z3_ast, _ line: Int, _ what: String) throws(ProverLoadError) -> Z3_ast {
+                let tracker = try keep(Z3_mk_fresh_const(ctx, "jg_track", Z3_mk_bool_sort(ctx)), line, "making a tracker")
+                Z3_inc_ref(ctx, tracker)  // owned by the agent
+                let imp = try keep(Z3_mk_implies(ctx, tracker, body), line, "guarding \(what)")
+                Z3_solver_assert(ctx, solver, imp)
+                if let e = zerr(line, "asserting \(what)") { Z3_dec_ref(ctx, tracker); throw e }
+                return tracker
+            }
+
+            for inv in a.invariants {
+                let body = try formula(inv.expression, inv.line)
+                let vars = inv.expression.variables
+                for v in vars { _ = try variable(v, inv.line) }
+                let tracker = try guarded(body, inv.line, "invariant \"\(inv.text)\"")
+                agent.items.append(Item(text: inv.text, tracker: tracker, variables: vars))
+            }
+            // The global ceiling is the last tracked item.
+            let fr = try variable("fused_risk", a.line)
+            let ceil = try keep(Z3_mk_le(ctx, fr, try numeral(ceiling, a.line)), a.line, "building the ceiling")
+            agent.ceilingTracker = try guarded(ceil, a.line, "the global safety ceiling")
+            agent.ceiling = ceiling
+            agent.itemStates = Array(repeating: .active, count: agent.items.count + 1)
+            agent.itemValues = Array(repeating: 0, count: agent.varNames.count)
+            agent.itemPresent = Array(repeating: false, count: agent.varNames.count)
+            for i in agent.items.indices {
+                agent.items[i].varIndexes = agent.items[i].variables.map { n in agent.varNames.firstIndex(of: n)! }
+            }
+            agent.fusedIndex = agent.varNames.firstIndex(of: "fused_risk")!
+            // One warm-up check so the first request does not pay for solver initialisation.
+            _ = Z3_solver_check(ctx, solver)
+            if let e = zerr(a.line, "checking agent \"\(a.id)\"") { throw e }
+        } catch {
+            agent.release(ctx)
+            throw error
+        }
+        return agent
+    }
+
+    // MARK: Check
+
+    /// Request-time check: the agent's invariants, then the global ceiling `fused_risk <= ceiling`.
+    /// Fails closed: missing or non-finite values, unknown agents → violation; Z3 unknown/error → unknown.
+    public func check(agentID: String, values: [String: Double]) -> ProverOutcome {
+        guard loaded else { return ProverOutcome(verdict: .unknown, explanation: "no policy loaded in the prover") }
+        guard let agent = agents[agentID] else {
+            return ProverOutcome(verdict: .violation, explanation: "unknown agent \"\(agentID)\" (not in the policy)")
+        }
+        // 1. Gather values; refuse non-finite ones outright.
+        for (i, name) in agent.varNames.enumerated() {
+            if let v = values[name] {
+                guard v.isFinite else {
+                    let users = agent.items.filter { $0.variables.contains(name) }.map(\.text)
+                    let what = users.isEmpty ? "global_safety_ceiling" : "invariant \"\(users[0])\""
+                    return ProverOutcome(verdict: .violation, violated: users,
+                                         explanation: "non-finite value \(v) for variable \"\(name)\" (\(what))")
+                }
+                agent.itemValues[i] = v
+                agent.itemPresent[i] = true
+            } else {
+                agent.itemPresent[i] = false
+            }
+        }
+        // 2. Items with a variable that has no value deny without asking Z3.
+        let ceilingIndex = agent.items.count
+        var missingMessages: [Int: String] = [:]
+        for (i, item) in agent.items.enumerated() {
+            if let m = item.varIndexes.first(where: { !agent.itemPresent[$0] }) {
+                agent.itemStates[i] = .violated
+                missingMessages[i] = "no value for variable \"\(agent.varNames[m])\" (invariant \"\(item.text)\")"
+            } else {
+                agent.itemStates[i] = .active
+            }
+        }
+        if agent.itemPresent[agent.fusedIndex] {
+            agent.itemStates[ceilingIndex] = .active
+        } else {
+            agent.itemStates[ceilingIndex] = .violated
+            missingMessages[ceilingIndex] = "no value for variable \"fused_risk\" (global_safety_ceiling)"
+        }
+        // 3. Value equalities (cached per variable while the value stays the same), asserted in a
+        //    scope that is always popped: measured faster than passing them as assumptions.
+        Z3_solver_push(ctx, agent.solver)
+        if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("opening a scope") }
+        defer { Z3_solver_pop(ctx, agent.solver, 1) }
+        for i in agent.varNames.indices where agent.itemPresent[i] {
+            guard let eq = agent.equality(ctx, i, agent.itemValues[i], realSort) else {
+                return unknownOutcome("building a value for \"\(agent.varNames[i])\"")
+            }
+            Z3_solver_assert(ctx, agent.solver, eq)
+            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("asserting a value") }
+        }
+        let valueCount = 0
+        assumptions.removeAll(keepingCapacity: true)
+        // 4. Check all active items together; on unsat, peel off violated items until sat.
+        var rounds = 0
+        while true {
+            rounds += 1
+            if rounds > agent.items.count + 3 { return ProverOutcome(verdict: .unknown, explanation: "Z3: core extraction did not converge") }
+            assumptions.removeSubrange(valueCount...)
+            for (i, st) in agent.itemStates.enumerated() where st == .active {
+                assumptions.append(agent.tracker(i))
+            }
+            if assumptions.count == valueCount { break }
+            let r = Z3_solver_check_assumptions(ctx, agent.solver, UInt32(assumptions.count), &assumptions)
+            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
+            if r == Z3_L_TRUE { break }
+            if r != Z3_L_FALSE {
+                let reason = Z3_solver_get_reason_unknown(ctx, agent.solver).map { String(cString: $0) } ?? "unknown"
+                return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
+            }
+            guard let core = Z3_solver_get_unsat_core(ctx, agent.solver), Z3_get_error_code(ctx) == Z3_OK else {
+                return unknownOutcome("reading the unsat core")
+            }
+            Z3_ast_vector_inc_ref(ctx, core)
+            var inCore: [Int] = []
+            for k in 0..<Z3_ast_vector_size(ctx, core) {
+                let a = Z3_ast_vector_get(ctx, core, k)
+                if let idx = agent.itemIndex(of: a) { inCore.append(idx) }
+            }
+            Z3_ast_vector_dec_ref(ctx, core)
+            if inCore.isEmpty { return ProverOutcome(verdict: .unknown, explanation: "Z3: empty unsat core") }
+            if inCore.count == 1 {
+                agent.itemStates[inCore[0]] = .violated
+                continue
+            }
+            // A core may name items that hold; with every variable fixed each item is ground, so
+            // confirm each one alone (only on the denial path).
+            var confirmed = 0
+            for idx in inCore {
+                assumptions.removeSubrange(valueCount...)
+                assumptions.append(agent.tracker(idx))
+                let r1 = Z3_solver_check_assumptions(ctx, agent.solver, UInt32(assumptions.count), &assumptions)
+                if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
+                if r1 == Z3_L_FALSE { agent.itemStates[idx] = .violated; confirmed += 1 }
+                else if r1 == Z3_L_TRUE { agent.itemStates[idx] = .holds }
+                else {
+                    let reason = Z3_solver_get_reason_unknown(ctx, agent.solver).map { String(cString: $0) } ?? "unknown"
+                    return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
+                }
+            }
+            // Items that hold alone go back into the pool: only violated ones are removed for good.
+            for idx in inCore where agent.itemStates[idx] == .holds { agent.itemStates[idx] = .active }
+            if confirmed == 0 { return ProverOutcome(verdict: .unknown, explanation: "Z3: unsat core names no violated item") }
+        }
+        // 5. Report.
+        var violated: [String] = []
+        var parts: [String] = []
+        for (i, item) in agent.items.enumerated() where agent.itemStates[i] == .violated {
+            violated.append(item.text)
+            if let m = missingMessages[i] {
+                parts.append(m)
+            } else {
+                let vals = item.varIndexes.map { "\(agent.varNames[$0])=\(Self.format(agent.itemValues[$0]))" }
+                parts.append("invariant \"\(item.text)\" violated: \(vals.joined(separator: ", "))")
+            }
+        }
+        var ceilingExceeded = false
+        if agent.itemStates[ceilingIndex] == .violated {
+            if let m = missingMessages[ceilingIndex] {
+                parts.append(m)
+            } else {
+                ceilingExceeded = true
+                parts.append("fused_risk=\(Self.format(agent.itemValues[agent.fusedIndex])) > global_safety_ceiling=\(Self.format(agent.ceiling))")
+            }
+        }
+        if parts.isEmpty {
+            return ProverOutcome(verdict: .holds, explanation: "all \(agent.items.count) invariant(s) and the global safety ceiling hold")
+        }
+        let verdict: ProverVerdict = (!violated.isEmpty || !ceilingExceeded) ? .violation : .ceilingExceeded
+        return ProverOutcome(verdict: verdict, violated: violated, explanation: parts.joined(separator: "; "))
+    }
+
+    private func unknownOutcome(_ what: String) -> ProverOutcome {
+        let code = Z3_get_error_code(ctx)
+        let msg = code == Z3_OK ? "no result" : (Z3_get_error_msg(ctx, code).map { String(cString: $0) } ?? "error \(code.rawValue)")
+        return ProverOutcome(verdict: .unknown, explanation: "Z3 error while \(what): \(msg)")
+    }
+
+    // MARK: Numbers
+
+    /// The exact rational a Double's shortest round-trip decimal denotes ("0.1" → 1/10, "1e+15" →
+    /// 1000000000000000), as a Z3 numeral string ("N" or "N/D"). Shortest round-trip decimals are
+    /// strictly monotone in the Double, so comparisons agree with the Doubles while `0.1` in a policy
+    /// and `0.1` in a request mean the same exact number.
+    static func rational(_ d: Double) -> String {
+        if d == 0 { return "0" }
+        var s = Substring(d.description)
+        var negative = false
+        if s.first == "-" { negative = true; s = s.dropFirst() }
+        var exponent = 0
+        if let e = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            exponent = Int(s[s.index(after: e)...].filter { $0 != "+" }) ?? 0
+            s = s[..<e]
+        }
+        var digits: String
+        var scale = 0
+        if let dot = s.firstIndex(of: ".") {
+            let frac = s[s.index(after: dot)...]
+            digits = String(s[..<dot]) + frac
+            scale = frac.count
+        } else {
+            digits = String(s)
+        }
+        scale -= exponent
+        // Trim trailing zeros of the mantissa into the scale, leading zeros away.
+        while scale > 0, digits.count > 1, digits.last == "0" { digits.removeLast(); scale -= 1 }
+        while digits.count > 1, digits.first == "0" { digits.removeFirst() }
+        var out = negative ? "-" : ""
+        if scale <= 0 {
+            out += digits + String(repeating: "0", count: -scale)
+        } else {
+            out += digits + "/1" + String(repeating: "0", count: scale)
+        }
+        return out
+    }
+
+    /// Human-readable value: integers without ".0", others in shortest round-trip form.
+    static func format(_ v: Double) -> String {
+        if abs(v) < 1e15, Double(Int64(v)) == v { return String(Int64(v)) }
+        return v.description
+    }
+}
+
+// MARK: - Compiled state
+
+struct Item {
+    var text: String
+    var tracker: Z3_ast
+    var variables: [String]
+    var varIndexes: [Int] = []
+}
+
+struct VarSlot {
+    var const: Z3_ast
+}
+
+enum ItemState { case active, violated, holds }
+
+final class CompiledAgent {
+    let solver: Z3_solver
+    var items: [Item] = []
+    var slots: [String: VarSlot] = [:]
+    var varNames: [String] = []
+    var ceilingTracker: Z3_ast?
+    var ceiling: Double = 0
+    var fusedIndex = 0
+    // Per-request scratch, sized at compile time.
+    var itemStates: [ItemState] = []
+    var itemValues: [Double] = []
+    var itemPresent: [Bool] = []
+    private var eqCache: [Z3_ast?] = []
+    private var eqBits: [UInt64] = []
+
+    init(solver: Z3_solver) { self.solver = solver }
+
+    func tracker(_ i: Int) -> Z3_ast? { i < items.count ? items[i].tracker : ceilingTracker }
+
+    func itemIndex(of a: Z3_ast?) -> Int? {
+        guard let a else { return nil }
+        if a == ceilingTracker { return items.count }
+        return items.firstIndex { $0.tracker == a }
+    }
+
+    /// `var == value`, reused while the value is unchanged.
+    func equality(_ ctx: Z3_context, _ i: Int, _ v: Double, _ sort: Z3_sort) -> Z3_ast? {
+        if eqCache.count != varNames.count {
+            eqCache = Array(repeating: nil, count: varNames.count)
+            eqBits = Array(repeating: 0, count: varNames.count)
+        }
+        let bits = (v == 0 ? 0.0 : v).bitPattern
+        if let e = eqCache[i], eqBits[i] == bits { return e }
+        guard let c = slots[varNames[i]]?.const,
+              let n = Z3_mk_numeral(ctx, ProverEngine.rational(v), sort), Z3_get_error_code(ctx) == Z3_OK else { return nil }
+        Z3_inc_ref(ctx, n)
+        let eq = Z3_mk_eq(ctx, c, n)
+        guard let eq, Z3_get_error_code(ctx) == Z3_OK else { Z3_dec_ref(ctx, n); return nil }
+        Z3_inc_ref(ctx, eq)
+        Z3_dec_ref(ctx, n)
+        if let old = eqCache[i] { Z3_dec_ref(ctx, old) }
+        eqCache[i] = eq
+        eqBits[i] = bits
+        return eq
+    }
+
+    private var released = false
+
+    func release(_ ctx: Z3_context) {
+        guard !released else { return }
+        released = true
+        for e in eqCache { if let e { Z3_dec_ref(ctx, e) } }
+        eqCache = []
+        for it in items { Z3_dec_ref(ctx, it.tracker) }
+        items = []
+        if let t = ceilingTracker { Z3_dec_ref(ctx, t) }
+        ceilingTracker = nil
+        for s in slots.values { Z3_dec_ref(ctx, s.const) }
+        slots = [:]
+        Z3_solver_dec_ref(ctx, solver)
+    }
+}

@@ -1,0 +1,227 @@
+import Glibc
+import JGAudit
+import JGBrokerCore
+import JGCrypto
+import JGIPC
+import JGJSON
+import JGPolicy
+
+/// One decided request waiting for its audit record to become durable.
+struct WorkItem {
+    var context: DecisionContext
+    var token: String
+    var reason: String
+    var stage: String
+    var violated: [String] = []
+    var constraints: Constraints?
+    /// Audit-only: the gate already denied it.
+    var auditOnly: Bool
+}
+
+final class BrokerServer {
+    let loop: EventLoop
+    let control: ControlChannel
+    var policy: Policy?
+    var audit: AuditLog?
+    var auditError: String?
+    var runner: ToolRunner?
+    var gate: LinkEndpoint?
+    var prover: LinkEndpoint?
+    var kernel: LinkEndpoint?
+    var batch: [WorkItem] = []
+    var events: [AuditEntryParts] = []
+    var rate: [String: (window: Int, count: Int)] = [:]
+
+    init(loop: EventLoop, control: ControlChannel) {
+        self.loop = loop
+        self.control = control
+        // Group commit: everything that arrived in one loop iteration shares one write and one fdatasync.
+        loop.onIteration = { [unowned self] in self.commit() }
+    }
+
+    func configure(text: String, name: String, settings: String) -> (Bool, String) {
+        let p: Policy
+        do { p = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, error.description) }
+        policy = p
+        if audit == nil {
+            guard let s = try? JSONParser.parse(settings), let path = s["audit_log"]?.stringValue, let state = s["state_dir"]?.stringValue else {
+                return (false, "bad broker settings")
+            }
+            do {
+                let log = try AuditLog(path: path)
+                var signals = ["component=jg-broker", "policy_digest=\(Digest.sha256Hex(text))"]
+                if let torn = log.recoveredTornTail {
+                    signals.append("recovered_torn_tail_bytes=\(torn)")
+                    if let tp = log.tornTailPath { signals.append("torn_tail_saved=\(tp)") }
+                }
+                _ = try log.appendBoot(extraSignals: signals, observation: .object([("pid", .integer(.signed(Int64(getpid()))))]))
+                audit = log
+            } catch {
+                auditError = error.description
+                report()
+                return (false, "audit log \(path): \(error)")
+            }
+            let ws = state + "/workspace"
+            if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
+            _ = chown(ws, Privileges.nobody, Privileges.nobody)
+            runner = ToolRunner(workspace: ws)
+        } else {
+            events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
+                                             details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
+        }
+        report()
+        return (true, "audit log at index \(audit?.nextIndex ?? 0)")
+    }
+
+    func report() {
+        var pairs: [(String, JSONValue)] = [("audit_next_index", .integer(.unsigned(audit?.nextIndex ?? 0)))]
+        if let e = auditError ?? audit?.failed?.description { pairs.append(("audit_error", .string(e))) }
+        control.reportStatus(JSONWriter.write(.object(pairs)))
+    }
+
+    func link(_ peer: Component, _ fd: OwnedFD) {
+        guard let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
+        switch peer {
+        case .gate:
+            gate?.close(); gate = ep
+            ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromGate(&r) }
+        case .prover:
+            prover?.close(); prover = ep
+            ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
+        case .kernel:
+            kernel?.close(); kernel = ep
+            ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromKernel(&r) }
+            ep.send(LinkWriter(type: BrokerToKernel.planesRequest.rawValue))
+        case .broker:
+            ep.close()
+        }
+    }
+
+    func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
+        guard GateToBroker(rawValue: r.type) == .auditDenied, let id = r.u64(), let token = r.string(), let reason = r.string(),
+              var ctx = DecisionContext.decode(from: &r), r.atEnd else {
+            throw LinkProtocolError(link: "gate→broker", reason: "unexpected or malformed message \(r.type)")
+        }
+        // The gate may only report denials: whatever it says, nothing here can become an ALLOW.
+        guard token.hasPrefix("DENY_") else { throw LinkProtocolError(link: "gate→broker", reason: "audit-only record with \(token)") }
+        ctx.requestID = id
+        batch.append(WorkItem(context: ctx, token: token, reason: reason, stage: "gate", auditOnly: true))
+    }
+
+    func fromProver(_ r: inout LinkReader) throws(LinkProtocolError) {
+        guard ProverToBroker(rawValue: r.type) == .decided, let d = ProverDecision.decode(from: &r),
+              let ctx = DecisionContext.decode(from: &r), r.atEnd else {
+            throw LinkProtocolError(link: "prover→broker", reason: "unexpected or malformed message \(r.type)")
+        }
+        var item = WorkItem(context: ctx, token: d.token, reason: d.explanation, stage: "prover", violated: d.violated,
+                            constraints: d.constraints, auditOnly: false)
+        if d.token == "ALLOW" || d.token == "CONSTRAIN" { applyOwnRules(&item) }
+        batch.append(item)
+    }
+
+    func fromKernel(_ r: inout LinkReader) throws(LinkProtocolError) {
+        guard KernelToBroker(rawValue: r.type) == .planes, let text = r.string(), r.atEnd, let v = try? JSONParser.parse(text) else {
+            throw LinkProtocolError(link: "kernel→broker", reason: "unexpected or malformed message \(r.type)")
+        }
+        events.append(AuditRecords.event("KernelPlanes", signals: ["component=jg-kernel"], details: [("planes", v)]))
+    }
+
+    /// Steps 17–18 and CONSTRAIN's rate limit: the broker re-checks what it will do.
+    func applyOwnRules(_ item: inout WorkItem) {
+        let ctx = item.context
+        let agent = policy?.agent(ctx.agentID)
+        if let why = HardRules.interpreterViolation(ctx.action, agent: agent) {
+            item.token = "DENY_INTERPRETER_NOT_ALLOWED"; item.reason = why; item.stage = "broker"; item.constraints = nil
+            return
+        }
+        if let why = HardRules.violation(ctx.action) {
+            item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
+            return
+        }
+        if let c = item.constraints, ctx.execute, ctx.action != nil {
+            let now = Int(time(nil))
+            var w = rate[ctx.agentID] ?? (now, 0)
+            if w.window != now { w = (now, 0) }
+            w.count += 1
+            rate[ctx.agentID] = w
+            if w.count > c.rateLimitRPS {
+                item.token = "DENY_RUNTIME_POLICY"; item.reason = "CONSTRAIN rate limit of \(c.rateLimitRPS)/s exceeded"; item.stage = "broker"
+                item.constraints = nil
+            }
+        }
+    }
+
+    /// Makes the batch durable, then executes what was allowed, records the outcomes, and replies.
+    func commit() {
+        guard !batch.isEmpty || !events.isEmpty else { return }
+        let items = batch
+        batch.removeAll(keepingCapacity: true)
+        let now = UInt64(time(nil))
+        var entries = events
+        events.removeAll()
+        entries += items.map { AuditRecords.decision($0.context, token: $0.token, reason: $0.reason, stage: $0.stage,
+                                                     violated: $0.violated, constraints: $0.constraints) }
+        guard let audit else { failAll(items, "no audit log"); return }
+        do { _ = try audit.append(entries, timestamp: now) } catch {
+            auditError = error.description
+            report()
+            failAll(items, error.description)
+            return
+        }
+        var outcomes: [AuditEntryParts] = []
+        var replies: [(UInt64, String, [UInt8])] = []
+        for item in items {
+            let id = item.context.requestID
+            guard item.token == "ALLOW" || item.token == "CONSTRAIN" else {
+                replies.append((id, item.token, Array("SIGNAL: \(item.token)\n".utf8)))
+                continue
+            }
+            var body = "SIGNAL: \(item.token)\n"
+            if let c = item.constraints { body += constraintsJSON(c) + "\n" }
+            if item.context.execute, let action = item.context.action, let runner {
+                let r = runner.run(action, constraints: item.constraints)
+                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed))
+                body += JSONWriter.write(r.json) + "\n"
+            }
+            replies.append((id, item.token, Array(body.utf8)))
+        }
+        if !outcomes.isEmpty {
+            do { _ = try audit.append(outcomes, timestamp: UInt64(time(nil))) } catch {
+                // The action ran but its outcome could not be recorded: the agent is not told it succeeded.
+                auditError = error.description
+                report()
+                for i in replies.indices where replies[i].1 == "ALLOW" || replies[i].1 == "CONSTRAIN" {
+                    replies[i] = (replies[i].0, "DENY_AUDIT_UNAVAILABLE", Array("SIGNAL: DENY_AUDIT_UNAVAILABLE\n".utf8))
+                }
+            }
+        }
+        for (id, token, body) in replies { reply(id, token, body) }
+    }
+
+    func constraintsJSON(_ c: Constraints) -> String {
+        JSONWriter.write(.object([
+            ("redact_output", .bool(c.redactOutput)), ("rate_limit_rps", .integer(.signed(Int64(c.rateLimitRPS)))),
+            ("allowed_network_destinations", .array(c.allowedNetworkDestinations.map { .string($0) })),
+            ("output_byte_limit", .integer(.signed(Int64(c.outputByteLimit)))),
+        ]))
+    }
+
+    func failAll(_ items: [WorkItem], _ why: String) {
+        Log.error("audit append failed, denying \(items.count) requests: \(why)")
+        for item in items { reply(item.context.requestID, "DENY_AUDIT_UNAVAILABLE", Array("SIGNAL: DENY_AUDIT_UNAVAILABLE\n".utf8)) }
+    }
+
+    func reply(_ id: UInt64, _ token: String, _ body: [UInt8]) {
+        var w = LinkWriter(type: BrokerToGate.reply.rawValue)
+        w.u64(id); w.string(token); w.data(body)
+        gate?.send(w)
+    }
+
+    func shutdown() {
+        commit()
+        if let audit {
+            _ = try? audit.append([AuditRecords.event("Shutdown", signals: ["component=jg-broker"], details: [])], timestamp: UInt64(time(nil)))
+            audit.close()
+        }
+    }
+}

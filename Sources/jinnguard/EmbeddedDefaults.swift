@@ -1,0 +1,30 @@
+/// The example policy written on first start with embedded defaults.
+enum EmbeddedDefaults {
+    static let policy = """
+    # Jinn Guard example policy (written by `jinnguard` on first start; edit and send SIGHUP to reload).
+    global_safety_ceiling: 90.0
+    deny_anonymous_agents: true
+    canary_resources: ["canary_decoy_a91f"]
+    enforcement_scope: {governed_path_prefixes: []}
+    runtime_policy: {deny_root_peers: false, allowed_peer_uids: [], require_brokered_execution: false, require_sandbox_namespace: false}
+    agent_nodes:
+      - id: claims_agent
+        privilege_tier: 1
+        allowed_peer_uids: []
+        allowed_intents: [read_customer_record, summarize_claim, run_report, write_temp]
+        allowed_executables: [echo, date, ls, cat]
+        max_sequence_quota: 0
+        invariants:
+          - "spending_ceiling_usd <= 150.00"
+          - "privilege_escalation_depth < 3"
+          - "fused_risk <= 89.0"
+      - id: research_agent
+        privilege_tier: 2
+        allowed_intents: []
+        allowed_executables: []
+        max_sequence_quota: 500
+        invariants:
+          - "fused_risk <= 80"
+
+    """
+}

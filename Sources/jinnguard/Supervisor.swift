@@ -1,0 +1,325 @@
+import CJGSys
+import Glibc
+import JGCrypto
+import JGIPC
+import JGJSON
+import JGPolicy
+
+/// Starts the four components as separate executables linked by socketpairs, hands each its link ends
+/// with SCM_RIGHTS over its control link, and restarts any one of them without touching the others.
+final class Supervisor {
+    struct Settings {
+        var socketPath: String
+        var socketMode: mode_t
+        var lineageFile: String
+        var auditLog: String
+        var policyFile: String
+        var stateDir: String
+        var metricsPort: UInt16?
+        var keys: KeyLoader
+    }
+
+    /// Which components talk to which (DESIGN.md §2).
+    static let links: [(Component, Component)] = [(.gate, .prover), (.prover, .broker), (.gate, .broker), (.broker, .kernel)]
+
+    final class Child {
+        let component: Component
+        var pid: pid_t = 0
+        var control: LinkEndpoint?
+        var configured = false
+        var status: JSONValue = .object([])
+        var startedAt = 0.0
+        var restarts = 0
+        var backoff = 0.05
+        init(_ c: Component) { component = c }
+    }
+
+    let settings: Settings
+    let loop = EventLoop()
+    var children: [Component: Child] = [:]
+    var listener: OwnedFD!
+    var lineage: OwnedFD!
+    var policy: Policy!
+    var keySettings = ""
+    var signals: SignalSource!
+    var metrics: MetricsServer?
+    var shuttingDown = false
+    var announcedReady = false
+    let binDir: String
+
+    init(settings: Settings) {
+        self.settings = settings
+        binDir = Supervisor.executableDir()
+        for c in Component.allCases { children[c] = Child(c) }
+    }
+
+    static func executableDir() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        let path = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "."
+        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    }
+
+    struct StartError: Error, CustomStringConvertible { var description: String }
+
+    /// Everything that can fail at start fails here, with one line, before any component runs.
+    func prepare() throws {
+        for c in Component.allCases where access(binDir + "/" + c.rawValue, X_OK) != 0 {
+            throw StartError(description: "component executable \(binDir)/\(c.rawValue) not found")
+        }
+        policy = try PolicyCheck.loadAndCompile(path: settings.policyFile)
+        let (keys, source) = try settings.keys.load()
+        keySettings = KeyLoader.settingsJSON(keys)
+        Log.info("HMAC key from \(source)")
+        let lfd = open(settings.lineageFile, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
+        lineage = OwnedFD(adopting: lfd)
+        listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
+        // jg-kernel keeps no CAP_DAC_OVERRIDE: give it a cgroup subtree of its own to govern.
+        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
+            if mkdir(root + "/jinnguard", 0o755) != 0 && errno != EEXIST { Log.warn("cannot create \(root)/jinnguard: \(String(cString: strerror(errno)))") }
+            break
+        }
+        signals = try SignalSource(signals: [SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+        if let port = settings.metricsPort {
+            metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
+        }
+    }
+
+    func run() -> Int32 {
+        loop.register(signals.fd.raw, events: Int16(POLLIN)) { [unowned self] _ in self.handleSignals() }
+        for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
+        // Start-up must finish in bounded time, or it fails with the reason.
+        loop.after(60) { [unowned self] in
+            if !self.announcedReady {
+                Log.error("components did not become ready within 60 s")
+                self.shutdown(code: 1)
+            }
+        }
+        loop.run()
+        return exitCode
+    }
+
+    var exitCode: Int32 = 0
+
+    // MARK: components
+
+    func spawn(_ c: Component) {
+        guard !shuttingDown, let child = children[c] else { return }
+        let (ours, theirs): (OwnedFD, OwnedFD)
+        do { (ours, theirs) = try Sockets.pair() } catch { Log.error("\(error)"); return }
+        var from: [Int32] = [theirs.raw]
+        var to: [Int32] = [ControlChannel.inheritedFD]
+        if c == .gate {
+            from += [listener.raw, lineage.raw]
+            to += [4, 5]
+        }
+        // Sources must not sit on the target numbers, or dup2 would keep close-on-exec set.
+        var moved: [OwnedFD] = []
+        for i in from.indices where from[i] <= 10 {
+            guard let d = try? OwnedFD(adopting: from[i]).duplicateKeepingOriginal() else { continue }
+            moved.append(d)
+            from[i] = d.raw
+        }
+        let path = binDir + "/" + c.rawValue
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { argv.forEach { free($0) } }
+        let pid = jg_sys_spawn(path, &argv, from, to, Int32(from.count))
+        theirs.close()
+        guard pid > 0 else {
+            Log.error("cannot start \(c.rawValue): \(String(cString: strerror(errno)))")
+            loop.after(child.backoff) { [unowned self] in self.spawn(c) }
+            child.backoff = min(child.backoff * 2, 5)
+            return
+        }
+        child.pid = pid
+        child.startedAt = Monotonic.now
+        child.configured = false
+        Log.info("started \(c.rawValue) pid \(pid)")
+        do {
+            let ep = try LinkEndpoint(peer: c, fd: ours, loop: loop)
+            ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.report(from: c, &r) }
+            child.control = ep
+        } catch {
+            Log.error("control link of \(c.rawValue): \(error)")
+            return
+        }
+        for (a, b) in Self.links where a == c || b == c {
+            let other = a == c ? b : a
+            guard let o = children[other], o.pid > 0, o.control?.isOpen == true else { continue }
+            connect(a, b)
+        }
+        sendConfigure(c)
+    }
+
+    /// A fresh socketpair for one link, one end to each side.
+    func connect(_ a: Component, _ b: Component) {
+        guard let ca = children[a]?.control, let cb = children[b]?.control, let (ea, eb) = try? Sockets.pair() else { return }
+        sendLink(ca, peer: b, fd: ea)
+        sendLink(cb, peer: a, fd: eb)
+    }
+
+    func sendLink(_ ep: LinkEndpoint, peer: Component, fd: OwnedFD) {
+        var w = LinkWriter(type: ControlRequest.link.rawValue)
+        w.string(peer.rawValue)
+        ep.sendPassing(w, fd: fd)
+    }
+
+    func sendConfigure(_ c: Component) {
+        guard let ep = children[c]?.control else { return }
+        var w = LinkWriter(type: ControlRequest.configure.rawValue)
+        w.string(policy.sourceText)
+        w.string(policy.sourceName)
+        w.string(componentSettings(c))
+        ep.send(w)
+    }
+
+    func componentSettings(_ c: Component) -> String {
+        switch c {
+        case .gate: return keySettings
+        case .broker:
+            return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir))]))
+        case .prover:
+            return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
+        case .kernel:
+            return JSONWriter.write(.object([("state_dir", .string(settings.stateDir))]))
+        }
+    }
+
+    func report(from c: Component, _ r: inout LinkReader) throws(LinkProtocolError) {
+        guard let child = children[c] else { return }
+        switch ControlReport(rawValue: r.type) {
+        case .ready:
+            guard let name = r.string(), name == c.rawValue, r.u32() != nil, r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad ready")
+            }
+        case .status:
+            guard let text = r.string(), r.atEnd, let v = try? JSONParser.parse(text) else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad status")
+            }
+            child.status = v
+            if c == .gate { metrics?.update(gateStatus: v) }
+        case .configured:
+            guard let ok = r.bool(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad configured")
+            }
+            if ok {
+                child.configured = true
+                child.backoff = 0.05
+                Log.info("\(c.rawValue) configured: \(msg)")
+                checkReady()
+            } else {
+                Log.error("\(c.rawValue) refused its configuration: \(msg)")
+                if !announcedReady { shutdown(code: 1) }
+            }
+        case nil:
+            throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
+        }
+    }
+
+    func checkReady() {
+        guard !announcedReady, children.values.allSatisfy({ $0.configured }) else { return }
+        announcedReady = true
+        let pids = Component.allCases.map { "\($0.rawValue)=\(children[$0]!.pid)" }.joined(separator: " ")
+        var line = "jinnguard: ready socket=\(settings.socketPath) audit=\(settings.auditLog) policy=\(settings.policyFile) "
+        line += "lineage=\(settings.lineageFile) pid=\(getpid()) \(pids)"
+        if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
+        print(line)
+        fflush(stdout)
+    }
+
+    // MARK: signals
+
+    func handleSignals() {
+        for s in signals.drain() {
+            switch s {
+            case SIGCHLD: reap()
+            case SIGHUP: reload()
+            default: shutdown(code: 0)
+            }
+        }
+    }
+
+    func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { break }
+            guard let child = children.values.first(where: { $0.pid == pid }) else { continue }
+            child.pid = 0
+            child.configured = false
+            child.control?.close()
+            child.control = nil
+            let how = (status & 0x7f) == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
+            if shuttingDown { continue }
+            child.restarts += 1
+            // A component that dies right after starting is restarted with a growing delay.
+            let quick = Monotonic.now - child.startedAt < 5
+            let delay = quick ? child.backoff : 0.05
+            if quick { child.backoff = min(child.backoff * 2, 5) }
+            Log.warn("\(child.component.rawValue) (pid \(pid)) \(how); restarting in \(delay) s")
+            let c = child.component
+            loop.after(delay) { [unowned self] in self.spawn(c) }
+        }
+        if shuttingDown && children.values.allSatisfy({ $0.pid == 0 }) { loop.stopRequested = true }
+    }
+
+    func reload() {
+        do {
+            let p = try PolicyCheck.loadAndCompile(path: settings.policyFile)
+            policy = p
+            Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
+            for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
+        } catch {
+            Log.error("SIGHUP: new policy refused, the running one stays: \(error)")
+        }
+    }
+
+    func shutdown(code: Int32) {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        exitCode = code
+        Log.info("stopping components")
+        // The gate first, so that no new request enters while the others finish.
+        for c in [Component.gate, .prover, .kernel, .broker] {
+            if let pid = children[c]?.pid, pid > 0 { kill(pid, SIGTERM) }
+        }
+        loop.after(10) { [unowned self] in
+            for child in self.children.values where child.pid > 0 { kill(child.pid, SIGKILL) }
+        }
+        loop.after(12) { [unowned self] in self.loop.stopRequested = true }
+        if children.values.allSatisfy({ $0.pid == 0 }) { loop.stopRequested = true }
+    }
+
+    func cleanup() {
+        unlink(settings.socketPath)
+    }
+
+    // MARK: health
+
+    func health() -> (Bool, String) {
+        var problems: [String] = []
+        for c in Component.allCases {
+            guard let child = children[c], child.pid > 0, child.configured else { problems.append("\(c.rawValue) not running"); continue }
+        }
+        if let g = children[.gate]?.status {
+            if g["prover_linked"] != .bool(true) { problems.append("jg-gate has no link to jg-prover") }
+            if g["broker_linked"] != .bool(true) { problems.append("jg-gate has no link to jg-broker") }
+        }
+        if let b = children[.broker]?.status, case let .string(err)? = b["audit_error"] {
+            problems.append("audit log not writable: \(err)")
+        }
+        return problems.isEmpty ? (true, "ok") : (false, problems.joined(separator: "; "))
+    }
+}
+
+extension OwnedFD {
+    /// A close-on-exec duplicate above the fixed child descriptor numbers; the original stays open
+    /// (this owner is released, not closed).
+    func duplicateKeepingOriginal() throws(SystemError) -> OwnedFD {
+        defer { _ = release() }
+        let d = fcntl(raw, F_DUPFD_CLOEXEC, 11)
+        guard d >= 0 else { throw SystemError("fcntl(F_DUPFD_CLOEXEC)") }
+        return OwnedFD(adopting: d)
+    }
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""`make demo`: start the real Jinn Guard daemon in a temp dir and show what it does.
+
+Narrates one legitimate request, each attack denied, a brokered `echo`, the metrics and the audit
+chain verification. Exits non-zero if any outcome is not as expected.
+Env: JINNGUARD_BIN (default <repo>/.build/debug/jinnguard). Must run as root (the legitimate request
+is sent from a non-root child process, uid 10001, as an agent would be).
+"""
+
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "clients" / "python"))
+
+from e2e_helpers import (JINNGUARD_BIN, MAX_BODY, NONROOT, Daemon, envelope_bytes,  # noqa: E402
+                         payload_str, proposal, send_as, token_of)
+from jinnguard import frame, parse_reply  # noqa: E402
+
+failures = []
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+def expect(what, got, want):
+    ok = got in want if isinstance(want, (tuple, list, set)) else got == want
+    mark = "ok  " if ok else "FAIL"
+    shown = want if not isinstance(want, (tuple, list, set)) else " or ".join(want)
+    say(f"  [{mark}] {what}: {got}" + ("" if ok else f"   (expected {shown})"))
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def main():
+    if os.geteuid() != 0:
+        say("demo: run as root (the legitimate agent is started as uid 10001)")
+        return 2
+    if not os.path.exists(JINNGUARD_BIN):
+        say(f"demo: daemon binary not found: {JINNGUARD_BIN} (build it or set JINNGUARD_BIN)")
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="jinnguard-demo-"))
+    d = Daemon(root)
+    say(f"Starting Jinn Guard: {JINNGUARD_BIN}")
+    say(f"  socket {d.socket}, audit log {d.audit}, metrics on 127.0.0.1:{d.port}")
+    try:
+        d.start()
+        comps = d.components()
+        say(f"  ready; components: " + ", ".join(f"{k} (pid {v})" for k, v in sorted(comps.items())))
+        say()
+
+        say("1. A legitimate agent (claims_agent, an unprivileged process) asks to read a customer record.")
+        tok = d.token_as(NONROOT, action_risk_score=10)
+        expect("legitimate request", tok, "ALLOW")
+        say()
+
+        say("2. Attacks. Each one is refused, and the daemon says why.")
+        expect("forged signature (signed with a guessed key)", d.token(key=b"guessed-key"),
+               "DENY_TAMPERED_TOKEN")
+        s = d.seq()
+        d.token(seq=s, action_risk_score=10)
+        expect("replay of a request already accepted", d.token(seq=s, action_risk_score=10),
+               "DENY_REPLAY_ATTACK")
+        expect("agent the policy has never heard of", d.token(agent="mallory_agent"),
+               "DENY_UNKNOWN_AGENT_ID")
+        expect("claims_agent asking to delete the database", d.token(intent="delete_database"),
+               "DENY_INTENT_NOT_ALLOWED")
+        expect("touching the canary decoy resource", d.token(intent="read_canary_decoy_a91f"),
+               "DENY_CANARY_TRIPWIRE")
+        expect("declared risk 95 over the ceiling of 90", d.token(action_risk_score=95),
+               "DENY_RISK_CEILING_EXCEEDED")
+        expect("billing agent spending $500 (invariant spending_ceiling_usd <= 150)",
+               d.token(agent="billing_agent", context_vars={"spending_ceiling_usd": 500}),
+               "DENY_VIOLATION")
+        expect("a frame of 4 MiB + 1 byte", d.raw_token(struct.pack(">IB", MAX_BODY + 1, 1)),
+               "DENY_PAYLOAD_TOO_LARGE")
+        say()
+
+        say("3. A brokered execution: exec_agent asks the daemon to run `echo hello` for it.")
+        fr = d.frame_for(agent="exec_agent", intent="run_echo",
+                         proposed_action={"kind": "shell_command", "command": "echo hello"}, execute=True)
+        body = send_as(NONROOT, d.socket, [fr])[0]
+        if body is None:
+            expect("brokered echo", None, "ALLOW")
+        else:
+            r = parse_reply(body)
+            expect("brokered echo verdict", r.token, ("ALLOW", "CONSTRAIN"))
+            out = (r.result or {}).get("stdout")
+            expect("output of echo, as run by the broker", repr(out), repr("hello\n"))
+            say(f"      the daemon's reply was: {body!r}")
+        say()
+
+        say("4. What the metrics endpoint says now.")
+        deadline = time.monotonic() + 3
+        while True:
+            m = d.metrics()
+            if m.get('jinnguard_decisions_total{verdict="allow"}', 0) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for key in sorted(m):
+            if key.startswith(("jinnguard_proposals_total", "jinnguard_decisions_total",
+                               "jinnguard_denials_total")):
+                say(f"      {key} {m[key]:g}")
+        expect("proposals counted", m.get("jinnguard_proposals_total", 0) >= 10, True)
+        expect("allow decisions counted", m.get('jinnguard_decisions_total{verdict="allow"}', 0) >= 1, True)
+        expect("tampered-token denials counted",
+               m.get('jinnguard_denials_total{reason="DENY_TAMPERED_TOKEN"}', 0) >= 1, True)
+        say()
+
+        say("5. The audit chain: every decision above is a hash-linked record.")
+        lines = d.wait_audit_count(10)
+        say(f"      {len(lines)} records in {d.audit}")
+        r = d.cli("audit", "verify", str(d.audit))
+        for line in (r.stdout + r.stderr).strip().splitlines()[:5]:
+            say(f"      | {line}")
+        expect("jinnguard audit verify exit code", r.returncode, 0)
+        say()
+    except AssertionError as e:
+        say(f"demo: {e}")
+        failures.append("daemon")
+    finally:
+        try:
+            rc = d.stop(check=False)
+            say(f"Stopped the daemon (SIGTERM): exit code {rc}")
+            if rc != 0:
+                failures.append("clean shutdown")
+        finally:
+            d.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
+    if failures:
+        say(f"demo: {len(failures)} outcome(s) not as expected: {', '.join(failures)}")
+        return 1
+    say("demo: every outcome as expected.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
