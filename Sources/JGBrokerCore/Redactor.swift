@@ -49,6 +49,8 @@ public enum Redactor {
                 if j < chars.count, chars[j] == "=" || chars[j] == ":" {
                     j += 1
                     while j < chars.count, chars[j] == " " || chars[j] == "\"" || chars[j] == "'" { j += 1 }
+                    // `Authorization: Bearer <token>`: the scheme stays, the token goes.
+                    if j + 7 <= lower.count, String(lower[j..<j + 7]) == "bearer " { j += 7 }
                     result += chars[i..<j]
                     result += Array(marker)
                     while j < chars.count, !chars[j].isWhitespace, chars[j] != "\"", chars[j] != "'", chars[j] != "," { j += 1 }

@@ -17,6 +17,8 @@ public struct Proposal: Sendable {
     public var execute = false
     public var hasDelegationToken = false
 
+    public init() {}
+
     public struct Malformed: Error, Equatable { public var reason: String }
 
     /// Only reads what it must: the claimed agent id, needed to pick the key before the signature check.

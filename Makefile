@@ -1,0 +1,34 @@
+# Jinn Guard. `make run` starts it on embedded defaults; `make test` runs every test.
+SWIFT ?= swift
+BIN := .build/debug
+PYTEST := python3 -m pytest
+
+.PHONY: deps build run test unit e2e demo clean release
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+run: build
+	$(BIN)/jinnguard run
+
+unit: build
+	$(SWIFT) test
+
+e2e: build
+	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard $(PYTEST) -q tests/e2e
+
+test: build
+	$(SWIFT) test
+	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard $(PYTEST) -q tests/e2e
+
+demo: build
+	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard python3 scripts/demo.py
+
+clean:
+	rm -rf .build jinnguard-state

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Jinn Guard builds and tests with, only when one is missing.
+set -euo pipefail
+pkgs=(libz3-dev libbpf-dev libssl-dev libkeyutils-dev libseccomp-dev libcap-dev keyutils python3-pytest)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# pytest may come from pip instead of Debian: either is fine.
+if python3 -m pytest --version >/dev/null 2>&1; then
+  missing=("${missing[@]/python3-pytest}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
