@@ -39,15 +39,16 @@ let package = Package(
         .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
         .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
+        .target(name: "JGSandbox", dependencies: ["JGIPC", "CSeccomp", "CCap"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
         .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit"]),
 
         // The four components and the operator command.
-        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "CSeccomp", "CCap"]),
-        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CCap"]),
-        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "CBPF", "CCap"]),
-        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CCap"]),
+        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
+        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"]),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "CBPF", "JGSandbox"]),
+        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"]),
         .executableTarget(name: "jinnguard", dependencies: [
             "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -56,7 +57,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGGateCore", "JGBrokerCore"]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
         .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
     ],

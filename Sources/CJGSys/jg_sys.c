@@ -155,3 +155,6 @@ int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
+#include <sys/fsuid.h>
+int jg_sys_setfsuid(unsigned uid) { return setfsuid(uid); }
+int jg_sys_setfsgid(unsigned gid) { return setfsgid(gid); }

@@ -31,6 +31,16 @@ public enum HardRules {
         return nil
     }
 
+    /// Step 18, with the workspace file actions are confined to.
+    public static func violation(_ action: ProposedAction?, workspace: String) -> String? {
+        if let v = violation(action) { return v }
+        if let a = action, a.kind == "file_write" || a.kind == "file_read", let p = a.path, p.hasPrefix("/"),
+           !p.hasPrefix(workspace + "/") {
+            return "path outside the agent workspace \(workspace)"
+        }
+        return nil
+    }
+
     /// Step 18.
     public static func violation(_ action: ProposedAction?) -> String? {
         guard let a = action else { return nil }

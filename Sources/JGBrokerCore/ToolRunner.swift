@@ -108,8 +108,15 @@ public struct ToolRunner {
         var rel = path
         if rel.hasPrefix(workspace + "/") { rel = String(rel.dropFirst(workspace.count + 1)) }
         if rel.hasPrefix("/") { return failure("path outside the workspace") }
+        // The file is created with the tool user's file-system identity: the broker writes nothing
+        // that the agent's own tools could not.
+        let oldGid = jg_sys_setfsgid(gid)
+        let oldUid = jg_sys_setfsuid(uid)
         let fd = jg_sys_openat2_beneath(dir, rel, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { return failure("open \(path): \(String(cString: strerror(errno)))") }
+        let openErrno = errno
+        _ = jg_sys_setfsuid(UInt32(oldUid))
+        _ = jg_sys_setfsgid(UInt32(oldGid))
+        guard fd >= 0 else { return failure("open \(path): \(String(cString: strerror(openErrno)))") }
         let f = OwnedFD(adopting: fd)
         let b = Array(contents.utf8)
         do { try f.writeAll(b) } catch { return failure("write \(path): \(error)") }

@@ -134,7 +134,7 @@ final class BrokerServer {
             item.token = "DENY_INTERPRETER_NOT_ALLOWED"; item.reason = why; item.stage = "broker"; item.constraints = nil
             return
         }
-        if let why = HardRules.violation(ctx.action) {
+        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace ?? "/nonexistent") {
             item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
             return
         }

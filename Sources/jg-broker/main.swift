@@ -1,4 +1,4 @@
-import CCap
+import JGSandbox
 import Glibc
 import JGIPC
 
@@ -9,7 +9,7 @@ signal(SIGPIPE, SIG_IGN)
 
 // The broker keeps only what running tools as another user needs: CAP_CHOWN (the workspace),
 // CAP_KILL (tool process groups), CAP_SETGID and CAP_SETUID (dropping to the tool user).
-guard jg_cap_keep_only([0, 5, 6, 7], 4) == 0 else { Log.error("cannot drop capabilities"); exit(2) }
+do { try Capabilities.keepOnly([0, 5, 6, 7]) } catch { Log.error("\(error)"); exit(2) }
 
 let loop = EventLoop()
 let control: ControlChannel

@@ -1,5 +1,5 @@
 import CBPF
-import CCap
+import JGSandbox
 import Glibc
 import JGIPC
 import JGJSON
@@ -10,10 +10,7 @@ Log.name = "jg-kernel"
 signal(SIGPIPE, SIG_IGN)
 
 let CAP_NET_ADMIN: Int32 = 12, CAP_PERFMON: Int32 = 38, CAP_BPF: Int32 = 39
-guard jg_cap_keep_only([CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF], 3) == 0 else {
-    Log.error("cannot drop capabilities: \(String(cString: strerror(errno)))")
-    exit(2)
-}
+do { try Capabilities.keepOnly([CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF]) } catch { Log.error("\(error)"); exit(2) }
 try? Privileges.noNewPrivileges()
 
 let loop = EventLoop()

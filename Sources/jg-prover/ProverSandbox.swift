@@ -1,16 +1,16 @@
-import CCap
 import Glibc
 import JGIPC
+import JGSandbox
 
 enum ProverSandbox {
     /// No filesystem (an empty root), no identity, no capabilities, no new privileges.
     static func enter(emptyRoot: String?) throws {
         if let root = emptyRoot { try Privileges.chrootEmpty(root) }
-        // The bounding set can only be emptied while still root; setuid then clears the rest.
-        guard jg_cap_drop_bounding(nil, 0) == 0 else { throw SystemError("drop capability bounding set") }
-        try Privileges.becomeUser(uid: Privileges.nobody, gid: Privileges.nobody)
-        guard jg_cap_set(nil, 0) == 0 else { throw SystemError("drop capabilities") }
+        try Capabilities.dropAll(becoming: Privileges.nobody, gid: Privileges.nobody)
         try Privileges.noNewPrivileges()
         Privileges.setDumpable(true)
     }
+
+    /// After the first policy is compiled the prover only computes: no files, sockets or processes.
+    static func lockDown() throws { try Seccomp.denyList(SeccompProfiles.prover) }
 }

@@ -1,4 +1,3 @@
-import CCap
 import Glibc
 import JGIPC
 import JGJSON
@@ -16,6 +15,7 @@ do { control = try ControlChannel(component: .prover, loop: loop) } catch { Log.
 
 let prover = ProverServer(loop: loop)
 var sandboxed = false
+var lockedDown = false
 control.onConfigure = { text, name, settings in
     if !sandboxed {
         // The empty root is known only from the settings; confine before the first policy is parsed.
@@ -23,7 +23,12 @@ control.onConfigure = { text, name, settings in
         do { try ProverSandbox.enter(emptyRoot: root) } catch { return (false, "cannot sandbox: \(error)") }
         sandboxed = true
     }
-    return prover.configure(text: text, name: name)
+    let r = prover.configure(text: text, name: name)
+    if r.0 && !lockedDown {
+        do { try ProverSandbox.lockDown() } catch { return (false, "cannot load seccomp filter: \(error)") }
+        lockedDown = true
+    }
+    return r
 }
 control.onLink = { peer, fd in prover.link(peer, fd) }
 control.reportReady()

@@ -222,7 +222,7 @@ final class Supervisor {
         announcedReady = true
         let pids = Component.allCases.map { "\($0.rawValue)=\(children[$0]!.pid)" }.joined(separator: " ")
         var line = "jinnguard: ready socket=\(settings.socketPath) audit=\(settings.auditLog) policy=\(settings.policyFile) "
-        line += "lineage=\(settings.lineageFile) pid=\(getpid()) \(pids)"
+        line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace pid=\(getpid()) \(pids)"
         if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
         print(line)
         fflush(stdout)

@@ -41,3 +41,18 @@ import Testing
         #expect(r.contains("ok"))
     }
 }
+
+import JGSandbox
+
+@Suite struct SeccompProfileTests {
+    func words(_ file: String) throws -> [String] {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let text = try #require(try? String(contentsOfFile: root + "/seccomp/" + file, encoding: .utf8))
+        return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.flatMap { $0.split(separator: " ").map(String.init) }
+    }
+
+    @Test func compiledProfilesMatchTheReviewedFiles() throws {
+        #expect(SeccompProfiles.gate == (try words("jg-gate.deny")))
+        #expect(SeccompProfiles.prover == (try words("jg-prover.deny")))
+    }
+}

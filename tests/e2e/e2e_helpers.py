@@ -359,6 +359,8 @@ class Daemon:
                 "--socket-mode", self.socket_mode]
         if self.secret_arg:
             args += ["--secret-file", str(self.secret_file)]
+        # state (the broker's workspace) where the unprivileged components can reach it
+        args += ["--state-dir", str(self.sockdir / "state")]
         return args + self.extra_args
 
     def env(self):

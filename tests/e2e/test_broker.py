@@ -45,10 +45,18 @@ def test_not_executed_without_execute_flag(daemon):
     assert r.allowed and r.result is None, r
 
 
+def workspace(daemon):
+    """The broker's workspace, as announced on the ready line (`workspace=PATH`)."""
+    import re
+    m = re.search(r"^jinnguard: ready.*\bworkspace=(\S+)", daemon.output_since(0), re.M)
+    return Path(m.group(1)) if m else None
+
+
 def test_file_write_executes(daemon):
-    d = Path(tempfile.mkdtemp(prefix="jgw-", dir="/tmp"))
-    os.chmod(d, 0o1777)
-    target = d / "out.txt"
+    ws = workspace(daemon)
+    assert ws is not None, "ready line names no workspace=; cannot tell where file_write may write"
+    d = ws
+    target = d / "e2e-out.txt"
     try:
         fr = daemon.frame_for(agent="exec_agent", intent="write_temp",
                               proposed_action={"kind": "file_write", "path": str(target),
@@ -59,6 +67,20 @@ def test_file_write_executes(daemon):
         assert r.allowed, body
         assert r.result == {"bytes_written": 5, "executed": True, "path": str(target)}, body
         assert target.read_text() == "hello"
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_file_write_outside_workspace_not_executed(daemon):
+    d = Path(tempfile.mkdtemp(prefix="jgw-", dir="/tmp"))
+    os.chmod(d, 0o1777)
+    target = d / "out.txt"
+    try:
+        r = daemon.client().propose("exec_agent", "write_temp", daemon.seq(), execute=True,
+                                    proposed_action={"kind": "file_write", "path": str(target),
+                                                     "contents": "hello"})
+        assert not target.exists(), r
+        assert r.token == "DENY_VIOLATION", r
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

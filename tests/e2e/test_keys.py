@@ -63,3 +63,23 @@ def test_raw_binary_key_file(daemon_factory):
     d.start()
     assert d.token(key=raw) in ALLOWED
     assert d.token(key=raw.rstrip(b" ")) in ALLOWED
+
+
+def test_kernel_keyring_key(daemon_factory, tmp_path):
+    """Ours: with no secret file, the key is read from the kernel keyring through keyutils."""
+    import shutil
+    import pytest
+    if shutil.which("keyctl") is None:
+        pytest.skip("keyctl (Debian package keyutils) is not installed")
+    key = b"keyring-key-" + os.urandom(8).hex().encode()
+    keyfile = tmp_path / "krkey"
+    keyfile.write_bytes(key)
+    d = daemon_factory(start=False, secret_arg=False, secret=key)
+    inner = " ".join(f"'{a}'" for a in d.argv())
+    # A fresh session keyring holding the key, then exec: the daemon keeps the shell's pid.
+    d.argv = lambda: ["keyctl", "session", "-", "sh", "-c",
+                      f"keyctl padd user jinnguard_hmac_key @s < '{keyfile}' >/dev/null && exec {inner}"]
+    d.start()
+    assert "kernel keyring" in d.output_since(0), d.output_since(0)
+    assert d.token_as(NONROOT, key=key, action_risk_score=10) == "ALLOW"
+    assert d.token(key=b"some-other-key") == "DENY_TAMPERED_TOKEN"

@@ -93,9 +93,12 @@ def test_policy_check_bad_invariant(tmp_path):
 
 
 def test_policy_check_unparsable_number(tmp_path):
-    text = DEFAULT_POLICY.replace('"spending_ceiling_usd <= 150.00"', '"spending_ceiling_usd <= lots"')
-    p = write(tmp_path, "badnum.yaml", text)
-    assert_names_line(run_check(p), p, line_of(text, "lots"))
+    # (`x <= lots` would be a valid variable-to-variable comparison in the extended language)
+    for i, bad in enumerate(('"spending_ceiling_usd <= 150.0.0"', '"spending_ceiling_usd <="',
+                             '"<= 150"')):
+        text = DEFAULT_POLICY.replace('"spending_ceiling_usd <= 150.00"', bad)
+        p = write(tmp_path, f"badnum{i}.yaml", text)
+        assert_names_line(run_check(p), p, line_of(text, bad))
 
 
 def test_policy_check_unknown_key(tmp_path):

@@ -40,3 +40,26 @@ def test_no_component_runs_as_root_except_as_needed(daemon):
         st = proc_status(comps[name])
         assert st["Uid"].split()[0] != "0", (name, st["Uid"])
         assert st["CapEff"] == "0000000000000000", (name, st["CapEff"])
+
+
+def test_prover_sandboxed(daemon):
+    """The prover runs with no identity, no capabilities, an empty root and a seccomp filter."""
+    prover = daemon.wait_components()["jg-prover"]
+    st = proc_status(prover)
+    assert st["Uid"].split() == ["65534"] * 4, st["Uid"]
+    assert st["CapEff"] == "0000000000000000" and st["CapBnd"] == "0000000000000000", st
+    assert st["NoNewPrivs"] == "1"
+    assert st.get("Seccomp") == "2", st.get("Seccomp")
+    # chrooted into the empty directory: its root is not the host's root
+    assert os.readlink(f"/proc/{prover}/root") != "/", os.readlink(f"/proc/{prover}/root")
+    assert os.listdir(f"/proc/{prover}/root") == []
+
+
+def test_broker_and_kernel_keep_only_their_capabilities(daemon):
+    comps = daemon.wait_components()
+    def caps(pid):
+        return int(proc_status(pid)["CapEff"], 16)
+    # jg-kernel: CAP_NET_ADMIN (12), CAP_PERFMON (38), CAP_BPF (39)
+    assert caps(comps["jg-kernel"]) == (1 << 12) | (1 << 38) | (1 << 39), hex(caps(comps["jg-kernel"]))
+    # jg-broker: CAP_CHOWN (0), CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7)
+    assert caps(comps["jg-broker"]) == (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7), hex(caps(comps["jg-broker"]))

@@ -40,3 +40,7 @@ int jg_sys_spawn_tool(const char *path, char *const argv[], char *const envp[], 
 /// openat2(dirfd, path, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS): no `..`,
 /// absolute path or symlink can leave `dirfd`. Returns the fd, or -1 with errno.
 int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode);
+/// setfsuid/setfsgid: file-system identity only, so the broker creates files as the tool user.
+/// Return the previous value (the kernel's API).
+int jg_sys_setfsuid(unsigned uid);
+int jg_sys_setfsgid(unsigned gid);

@@ -1,0 +1,32 @@
+import CCap
+import CSeccomp
+import Glibc
+import JGIPC
+
+/// Seccomp filters from named syscall lists (the profiles live next to each component).
+public enum Seccomp {
+    /// Every syscall in `names` fails with EPERM; the rest are allowed. An unknown name is an error.
+    public static func denyList(_ names: [String]) throws(SystemError) {
+        let cstrs = names.map { strdup($0) }
+        defer { cstrs.forEach { free($0) } }
+        let ptrs = cstrs.map { UnsafePointer<CChar>($0) }
+        guard ptrs.withUnsafeBufferPointer({ jg_seccomp_load_denylist($0.baseAddress, Int32(ptrs.count), EPERM) }) == 0 else {
+            throw SystemError("seccomp deny-list")
+        }
+    }
+}
+
+/// Capability sets (libcap through CCap).
+public enum Capabilities {
+    /// Empties the bounding set (while still root), becomes `uid`, and clears every remaining capability.
+    public static func dropAll(becoming uid: UInt32, gid: UInt32) throws(SystemError) {
+        guard jg_cap_drop_bounding(nil, 0) == 0 else { throw SystemError("drop capability bounding set") }
+        try Privileges.becomeUser(uid: uid, gid: gid)
+        guard jg_cap_set(nil, 0) == 0 else { throw SystemError("drop capabilities") }
+    }
+
+    /// Stays uid 0 with exactly these capabilities (numbers from linux/capability.h).
+    public static func keepOnly(_ caps: [Int32]) throws(SystemError) {
+        guard jg_cap_keep_only(caps, Int32(caps.count)) == 0 else { throw SystemError("keep capabilities \(caps)") }
+    }
+}

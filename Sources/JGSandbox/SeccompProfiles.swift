@@ -1,0 +1,20 @@
+/// The seccomp profiles of the components. The files in `seccomp/` are the reviewed source; a unit test
+/// fails when these lists and those files differ.
+public enum SeccompProfiles {
+    public static let gate = [
+        "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
+        "chroot", "bpf", "init_module", "finit_module", "delete_module", "kexec_load", "setuid", "setgid",
+        "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "unshare", "setns", "keyctl", "add_key",
+        "request_key", "perf_event_open", "userfaultfd", "personality",
+    ]
+
+    public static let prover = [
+        "open", "openat", "openat2", "creat", "socket", "socketpair", "connect", "bind", "listen", "accept",
+        "accept4", "execve", "execveat", "fork", "vfork", "clone3", "ptrace", "process_vm_readv",
+        "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "bpf", "init_module", "finit_module",
+        "delete_module", "kexec_load", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+        "setgroups", "unshare", "setns", "keyctl", "add_key", "request_key", "perf_event_open", "userfaultfd",
+        "personality", "mknod", "mknodat", "link", "linkat", "symlink", "symlinkat", "unlink", "unlinkat", "rename",
+        "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "truncate", "chmod", "fchmodat", "chown", "fchownat",
+    ]
+}
