@@ -3,12 +3,15 @@ SWIFT ?= swift
 BIN := .build/debug
 PYTEST := python3 -m pytest
 
-.PHONY: deps build run test unit e2e demo clean release
+.PHONY: deps bpf build run test unit e2e demo bench clean release
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+bpf: deps
+	$(MAKE) -C bpf OUT=$(CURDIR)/$(BIN)/bpf
+
+build: deps bpf
 	$(SWIFT) build
 
 release: deps
@@ -29,6 +32,9 @@ test: build
 
 demo: build
 	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard python3 scripts/demo.py
+
+bench: deps
+	scripts/bench.sh
 
 clean:
 	rm -rf .build jinnguard-state

@@ -32,6 +32,7 @@ let package = Package(
         shim("CCap", ["cap"]),
         shim("CBPF", ["bpf"]),
         shim("CZ3", ["z3"]),
+        shim("CCurl", ["curl"]),
 
         // Libraries: everything that is not a process.
         .target(name: "JGIPC", dependencies: ["CJGSys"]),
@@ -42,13 +43,15 @@ let package = Package(
         .target(name: "JGSandbox", dependencies: ["JGIPC", "CSeccomp", "CCap"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
-        .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit"]),
+        .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl"]),
 
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
         .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"]),
         .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "CBPF", "JGSandbox"]),
         .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"]),
+        // `make bench` only: request-time check against a fresh context per check, and policy analysis.
+        .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy"]),
         .executableTarget(name: "jinnguard", dependencies: [
             "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

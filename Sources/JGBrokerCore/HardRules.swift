@@ -1,3 +1,4 @@
+import Glibc
 import JGIPC
 import JGPolicy
 
@@ -31,8 +32,12 @@ public enum HardRules {
         return nil
     }
 
-    /// Step 18, with the workspace file actions are confined to.
-    public static func violation(_ action: ProposedAction?, workspace: String) -> String? {
+    /// Step 18, with the workspace file actions are confined to and the destinations the agent may reach.
+    public static func violation(_ action: ProposedAction?, workspace: String, allowedDestinations: [String] = []) -> String? {
+        if let a = action, a.kind == "network_request" {
+            guard let url = a.url else { return "missing url" }
+            return URLRules.violation(url, allowed: allowedDestinations)
+        }
         if let v = violation(action) { return v }
         if let a = action, a.kind == "file_write" || a.kind == "file_read", let p = a.path, p.hasPrefix("/"),
            !p.hasPrefix(workspace + "/") {
@@ -71,27 +76,72 @@ public enum HardRules {
 
 /// URL checks that need no network: scheme, and hosts that are loopback, link-local, private or metadata.
 public enum URLRules {
+    /// The parts of a URL the rules look at.
+    public struct Target: Equatable {
+        public var scheme: String
+        public var host: String
+        public var port: UInt16
+        public var destination: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+        public var plainDestination: String { "\(host):\(port)" }
+    }
+
+    public static func parse(_ url: String) -> Target? {
+        let lower = url.lowercased()
+        guard let sep = lower.range(of: "://") else { return nil }
+        let scheme = String(lower[..<sep.lowerBound])
+        let rest = lower[sep.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if authority.contains("@") || authority.isEmpty { return nil }
+        var host: String
+        var portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { return nil }
+        } else if let c = authority.lastIndex(of: ":") {
+            host = String(authority[..<c])
+            portText = authority[authority.index(after: c)...]
+        } else {
+            host = String(authority)
+        }
+        if host.hasSuffix(".") { host.removeLast() }
+        let port: UInt16
+        if let portText {
+            guard let p = UInt16(portText), p > 0 else { return nil }
+            port = p
+        } else {
+            port = scheme == "https" ? 443 : 80
+        }
+        guard !host.isEmpty else { return nil }
+        return Target(scheme: scheme, host: host, port: port)
+    }
+
+    /// With `allowed` destinations (`host:port`), those may be private and plain http.
+    public static func violation(_ url: String, allowed: [String]) -> String? {
+        guard let t = parse(url) else { return "unparsable URL" }
+        if allowed.contains(t.plainDestination) || allowed.contains(t.destination) {
+            return t.scheme == "https" || t.scheme == "http" ? nil : "scheme \(t.scheme) not allowed"
+        }
+        return violation(url)
+    }
+
     public static func violation(_ url: String) -> String? {
         let lower = url.lowercased()
         guard lower.hasPrefix("https://") else { return "only https URLs are allowed" }
-        let rest = lower.dropFirst("https://".count)
-        let authority = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        if authority.contains("@") { return "credentials in URL" }
-        var host = authority
-        if host.hasPrefix("[") { host = String(host.dropFirst().prefix { $0 != "]" }) }
-        else if let c = host.lastIndex(of: ":") { host = String(host[..<c]) }
-        if host.isEmpty { return "no host" }
+        if lower.dropFirst(8).prefix(while: { $0 != "/" }).contains("@") { return "credentials in URL" }
+        guard let t = parse(url) else { return "unparsable URL" }
+        let host = t.host
+        if let why = nonPublic(host) { return why }
+        return nil
+    }
+
+    /// Why a host name or literal address is not a public destination, or nil.
+    public static func nonPublic(_ host: String) -> String? {
         if host == "localhost" || host.hasSuffix(".localhost") || host.hasSuffix(".internal") || host == "metadata.google.internal" {
             return "local or metadata host"
         }
-        if let v4 = IPv4(host), v4.isNonPublic { return "non-public address \(host)" }
-        if host.contains(":") {
-            // IPv6 literal: loopback, link-local, unique-local, unspecified and IPv4-mapped non-public addresses.
-            if host == "::1" || host == "::" || host.hasPrefix("fe8") || host.hasPrefix("fe9") || host.hasPrefix("fea") || host.hasPrefix("feb")
-                || host.hasPrefix("fc") || host.hasPrefix("fd") { return "non-public address \(host)" }
-            if host.hasPrefix("::ffff:"), let v4 = IPv4(String(host.dropFirst(7))), v4.isNonPublic { return "non-public IPv4-mapped address \(host)" }
-            if host.hasPrefix("::ffff:") { return "IPv4-mapped address \(host)" }
-        }
+        if let bytes = AddressClass.parse(host), let why = AddressClass.nonPublic(bytes) { return "\(why) address \(host)" }
         return nil
     }
 
@@ -117,5 +167,43 @@ extension String {
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }
         return String(s)
+    }
+}
+
+/// Address classes by bytes (after inet_pton), so every spelling of an address is judged the same.
+public enum AddressClass {
+    /// 4 or 16 bytes for a literal IPv4 or IPv6 address, nil for a name.
+    public static func parse(_ s: String) -> [UInt8]? {
+        var a4 = in_addr()
+        if inet_pton(AF_INET, s, &a4) == 1 { return withUnsafeBytes(of: &a4) { Array($0) } }
+        var a6 = in6_addr()
+        if inet_pton(AF_INET6, s, &a6) == 1 { return withUnsafeBytes(of: &a6) { Array($0) } }
+        return nil
+    }
+
+    public static func nonPublic(_ b: [UInt8]) -> String? {
+        if b.count == 4 {
+            let (x, y) = (b[0], b[1])
+            if x == 0 { return "unspecified" }
+            if x == 127 { return "loopback" }
+            if x == 10 || (x == 172 && (16...31).contains(y)) || (x == 192 && y == 168) { return "private" }
+            if x == 169 && y == 254 { return "link-local (metadata)" }
+            if x == 100 && (64...127).contains(y) { return "shared (CGNAT)" }
+            if x >= 224 { return "multicast or reserved" }
+            return nil
+        }
+        guard b.count == 16 else { return "malformed" }
+        if b.allSatisfy({ $0 == 0 }) { return "unspecified" }
+        if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "loopback" }
+        // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d): judge the IPv4 address inside.
+        if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff {
+            return nonPublic(Array(b[12..<16])).map { "IPv4-mapped \($0)" }
+        }
+        if b[0..<12].allSatisfy({ $0 == 0 }) { return nonPublic(Array(b[12..<16])).map { "IPv4-compatible \($0)" } ?? "IPv4-compatible" }
+        if b[0] == 0xfe && (b[1] & 0xc0) == 0x80 { return "link-local" }
+        if (b[0] & 0xfe) == 0xfc { return "unique-local" }
+        if b[0] == 0xff { return "multicast" }
+        if b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b { return "NAT64" }
+        return nil
     }
 }

@@ -19,12 +19,19 @@ public struct ToolRunner {
         /// One line, keys sorted (PROTOCOL.md §5).
         public var json: JSONValue
         public var executed: Bool
+
+        public init(json: JSONValue, executed: Bool) {
+            self.json = json
+            self.executed = executed
+        }
     }
 
-    public func run(_ a: ProposedAction, constraints: Constraints?) -> Result {
+    public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = []) -> Result {
         switch a.kind {
         case "shell_command": return shell(a.command ?? "", constraints)
         case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
+        case "network_request":
+            return NetworkFetcher().fetch(url: a.url ?? "", method: a.method, allowed: allowedDestinations, constraints: constraints)
         default:
             return failure("action kind \"\(a.kind)\" is not executed by this broker yet")
         }

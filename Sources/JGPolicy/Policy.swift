@@ -47,6 +47,9 @@ public struct AgentPolicy: Sendable {
     public var allowedIntents: [String]
     /// Empty = any executable.
     public var allowedExecutables: [String]
+    /// `host:port` destinations network_request may reach even when they are loopback or private
+    /// (and over plain http); CONSTRAIN limits network requests to exactly these.
+    public var allowedNetworkDestinations: [String] = []
     /// 0 = unlimited.
     public var maxSequenceQuota: UInt64
     /// Largest rise of fused risk above the agent's running mean before DENY_BEHAVIORAL_DRIFT; nil = off.

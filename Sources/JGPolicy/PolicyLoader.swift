@@ -167,7 +167,7 @@ private struct Reader {
 
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
-                                 "max_sequence_quota", "max_risk_drift", "invariants"]
+                                 "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -185,6 +185,14 @@ private struct Reader {
             case "allowed_peer_uids": a.allowedPeerUIDs = try uids(v, k)
             case "allowed_intents": a.allowedIntents = try strings(v, k)
             case "allowed_executables": a.allowedExecutables = try strings(v, k)
+            case "allowed_network_destinations":
+                for item in try list(v, k) {
+                    let d = try string(item, "allowed_network_destinations entry").lowercased()
+                    guard let c = d.lastIndex(of: ":"), let port = UInt16(d[d.index(after: c)...]), port > 0, c > d.startIndex else {
+                        throw fail(item, "allowed_network_destinations entries are host:port, got '\(d)'")
+                    }
+                    a.allowedNetworkDestinations.append(d)
+                }
             case "max_sequence_quota": a.maxSequenceQuota = try uint(v, k)
             case "max_risk_drift":
                 let d = try double(v, k)

@@ -134,7 +134,8 @@ final class BrokerServer {
             item.token = "DENY_INTERPRETER_NOT_ALLOWED"; item.reason = why; item.stage = "broker"; item.constraints = nil
             return
         }
-        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace ?? "/nonexistent") {
+        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace ?? "/nonexistent",
+                                         allowedDestinations: agent?.allowedNetworkDestinations ?? []) {
             item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
             return
         }
@@ -179,7 +180,8 @@ final class BrokerServer {
             var body = "SIGNAL: \(item.token)\n"
             if let c = item.constraints { body += constraintsJSON(c) + "\n" }
             if item.context.execute, let action = item.context.action, let runner {
-                let r = runner.run(action, constraints: item.constraints)
+                let r = runner.run(action, constraints: item.constraints,
+                                   allowedDestinations: policy?.agent(item.context.agentID)?.allowedNetworkDestinations ?? [])
                 outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed))
                 body += JSONWriter.write(r.json) + "\n"
             }

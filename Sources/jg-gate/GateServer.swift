@@ -38,8 +38,11 @@ struct PendingRequest {
 
 final class GateServer {
     static let idleLimit = 5.0
-    /// Longest wait for the broker's reply before the gate answers a DENY itself.
+    /// Longest wait for the broker's reply before the gate answers a DENY itself. A request that asks
+    /// for an execution waits longer than the broker's own tool time limit (10 s), so an action that ran
+    /// is never reported to the agent as refused.
     static let replyLimit = 3.0
+    static let executionReplyLimit = 20.0
     static let maxClients = 16384
 
     let loop: EventLoop
@@ -290,7 +293,8 @@ final class GateServer {
             contexts[id] = ctx
             if prover.send(w) {
                 c.state = .waiting(id)
-                pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + Self.replyLimit, fallback: .componentUnavailable)
+                let limit = ctx.execute && ctx.action != nil ? Self.executionReplyLimit : Self.replyLimit
+                pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + limit, fallback: .componentUnavailable)
                 loop.setEvents(fd, 0)
             } else {
                 contexts[id] = nil

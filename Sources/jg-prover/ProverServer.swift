@@ -88,8 +88,10 @@ final class ProverServer {
         let ceiling = policy.globalSafetyCeiling
         if ctx.fusedRisk >= 0.40 * ceiling {
             let redact = ctx.fusedRisk >= 0.6375 * ceiling
+            // Under CONSTRAIN the network is limited to the agent's listed destinations (none: no network).
+            let dest = policy.agent(ctx.agentID)?.allowedNetworkDestinations ?? []
             return ProverDecision(token: "CONSTRAIN", explanation: "fused_risk=\(ctx.fusedRisk) in the constrain band (≥ \(0.40 * ceiling))",
-                                  constraints: Constraints(redactOutput: redact))
+                                  constraints: Constraints(redactOutput: redact, allowedNetworkDestinations: dest))
         }
         return ProverDecision(token: "ALLOW", explanation: "all invariants hold; fused_risk=\(ctx.fusedRisk) < \(0.40 * ceiling)")
     }

@@ -182,7 +182,9 @@ final class Supervisor {
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
-            return JSONWriter.write(.object([("state_dir", .string(settings.stateDir))]))
+            // BPF objects: built by `make bpf` next to the binaries, or where JINNGUARD_BPF_DIR points.
+            let bpfDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) } ?? binDir + "/bpf"
+            return JSONWriter.write(.object([("state_dir", .string(settings.stateDir)), ("bpf_dir", .string(bpfDir))]))
         }
     }
 

@@ -76,44 +76,6 @@ struct Run: ParsableCommand {
     }
 }
 
-struct Audit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Audit log tools.", subcommands: [Verify.self])
-
-    struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.")
-        @Argument(help: "The audit log.") var path: String
-
-        func run() throws {
-            let r = AuditVerifier.verify(path: path)
-            if r.ok {
-                print("\(path): OK, \(r.entries) entries, chain intact")
-            } else {
-                print("\(path): FAILED at line \(r.firstBadLine.map(String.init) ?? "?"): \(r.reason ?? "unknown")")
-                throw ExitCode(1)
-            }
-        }
-    }
-}
-
-struct PolicyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Policy tools.", subcommands: [Check.self])
-
-    struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Load a policy as the daemon would; exit 1 with file:line: reason.")
-        @Argument(help: "The policy YAML.") var file: String
-
-        func run() throws {
-            do {
-                let p = try PolicyCheck.loadAndCompile(path: file)
-                print("\(file): OK, \(p.agents.count) agents, \(p.agents.reduce(0) { $0 + $1.invariants.count }) invariants, ceiling \(p.globalSafetyCeiling)")
-            } catch {
-                print("\(error)")
-                throw ExitCode(1)
-            }
-        }
-    }
-}
-
 func absolute(_ p: String) -> String {
     if p.hasPrefix("/") { return p }
     var buf = [CChar](repeating: 0, count: 4096)

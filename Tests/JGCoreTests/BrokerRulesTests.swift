@@ -56,3 +56,17 @@ import JGSandbox
         #expect(SeccompProfiles.prover == (try words("jg-prover.deny")))
     }
 }
+
+@Suite struct RedactorTests {
+    @Test func patternSet() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
+        let r = Redactor.redact("a\n\(pem)\nb TOKEN: \"xyz\" api_key=k1,next keep")
+        #expect(!r.contains("MIIEow") && !r.contains("xyz") && !r.contains("k1"), "\(r)")
+        #expect(r.contains("keep") && r.contains("next") && r.hasPrefix("a\n"))
+    }
+
+    @Test func wordsThatMerelyContainAKeyAreKept() {
+        #expect(Redactor.redact("tokenizer: fast") == "tokenizer: fast")
+        #expect(Redactor.redact("mytoken=1") == "mytoken=1")
+    }
+}

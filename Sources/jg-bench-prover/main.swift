@@ -1,0 +1,1 @@
+print("prover benchmark: not written yet")
