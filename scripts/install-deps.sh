@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Jinn Guard builds and tests with, only when one is missing.
 set -euo pipefail
-pkgs=(libz3-dev libbpf-dev libssl-dev libkeyutils-dev libseccomp-dev libcap-dev libcurl4-openssl-dev keyutils python3-pytest)
+pkgs=(libz3-dev libbpf-dev bpftool libssl-dev libkeyutils-dev libseccomp-dev libcap-dev libcurl4-openssl-dev keyutils python3-pytest)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -75,3 +75,32 @@ void jg_ossl_sha256_free(jg_ossl_sha256_ctx *c) {
     EVP_MD_CTX_free(c->md);
     OPENSSL_free(c);
 }
+
+static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
+               const void *in, size_t len, uint8_t *out, uint8_t tag[16]) {
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c) return -1;
+    int ok = 0, l = 0;
+    if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1) goto done;
+    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1) goto done;
+    if (EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1) goto done;
+    if (aad_len && EVP_CipherUpdate(c, NULL, &l, aad, (int)aad_len) != 1) goto done;
+    if (len && EVP_CipherUpdate(c, out, &l, in, (int)len) != 1) goto done;
+    if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1) goto done;
+    if (EVP_CipherFinal_ex(c, out + l, &l) != 1) goto done;
+    if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) goto done;
+    ok = 1;
+done:
+    EVP_CIPHER_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
+int jg_ossl_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
+                           const void *in, size_t len, uint8_t *out, uint8_t tag[16]) {
+    return gcm(1, key, nonce, aad, aad_len, in, len, out, tag);
+}
+
+int jg_ossl_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
+                           const void *in, size_t len, const uint8_t tag[16], uint8_t *out) {
+    return gcm(0, key, nonce, aad, aad_len, in, len, out, (uint8_t *)tag);
+}

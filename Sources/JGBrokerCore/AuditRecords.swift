@@ -7,13 +7,39 @@ import JGAudit
 /// prover's explanation. Command lines, paths and contents stay out of the chain: the action appears as
 /// its kind and a digest, so erasing personal data never breaks verification.
 public enum AuditRecords {
+    /// The subject whose personal data a decision carries: the peer's account.
+    public static func subject(_ ctx: DecisionContext) -> String { "uid:\(ctx.peer.uid)" }
+
+    /// What is personal about a decision, sealed outside the chain.
+    public static func personalData(_ ctx: DecisionContext) -> JSONValue {
+        var p: [(String, JSONValue)] = [
+            ("peer_pid", .integer(.signed(Int64(ctx.peer.pid)))), ("peer_uid", .integer(.unsigned(UInt64(ctx.peer.uid)))),
+            ("peer_gid", .integer(.unsigned(UInt64(ctx.peer.gid)))), ("lineage", .string(ctx.lineage)),
+            ("signals", .array(ctx.signals.map { .string($0) })),
+        ]
+        if let a = ctx.action {
+            p.append(("command", a.command.map { .string($0) } ?? .null))
+            p.append(("path", a.path.map { .string($0) } ?? .null))
+            p.append(("url", a.url.map { .string($0) } ?? .null))
+            p.append(("contents_digest", a.contents.map { .string(Digest.sha256Hex($0)) } ?? .null))
+        }
+        return .object(p)
+    }
+
+    /// `sealed` gives the subject's pseudonym and the commitment to its sealed data; without a store the
+    /// personal fields are left out entirely.
     public static func decision(_ ctx: DecisionContext, token: String, reason: String, stage: String,
-                                violated: [String] = [], constraints: Constraints? = nil) -> AuditEntryParts {
-        let observation: JSONValue = .object([
-            ("agent_id", .string(ctx.agentID)), ("peer_pid", .integer(.signed(Int64(ctx.peer.pid)))),
-            ("peer_uid", .integer(.unsigned(UInt64(ctx.peer.uid)))), ("peer_gid", .integer(.unsigned(UInt64(ctx.peer.gid)))),
-            ("lineage", .string(ctx.lineage)), ("signals", .array(ctx.signals.map { .string($0) })),
-        ])
+                                violated: [String] = [], constraints: Constraints? = nil,
+                                sealed: (pseudonym: String, commitment: String)? = nil) -> AuditEntryParts {
+        // Only flags that say nothing about who the peer is stay in the chain.
+        let flags = ctx.signals.filter { !$0.hasPrefix("exe=") }
+        var obs: [(String, JSONValue)] = [("agent_id", .string(ctx.agentID))]
+        if let s = sealed {
+            obs.append(("subject", .string(s.pseudonym)))
+            obs.append(("personal_data", .string(s.commitment)))
+        }
+        obs.append(("signals", .array(flags.map { .string($0) })))
+        let observation: JSONValue = .object(obs)
         var intent: [(String, JSONValue)] = [
             ("class", .string(ctx.riskClass.isEmpty ? "Unclassified" : ctx.riskClass)),
             ("intent_name", ctx.intent.map { .string($0) } ?? .null),
@@ -48,7 +74,7 @@ public enum AuditRecords {
     }
 
     /// The outcome of an execution, recorded after it ran.
-    public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool) -> AuditEntryParts {
+    public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool, sandbox: [String] = []) -> AuditEntryParts {
         var d: [(String, JSONValue)] = [("verdict", .string(executed ? "EXECUTED" : "NOT_EXECUTED")),
                                         ("request_id", .integer(.unsigned(ctx.requestID)))]
         if case let .integer(code)? = result["exit_code"] { d.append(("exit_code", .integer(code))) }
@@ -60,8 +86,9 @@ public enum AuditRecords {
             }
         }
         if case let .integer(n)? = result["bytes_written"] { d.append(("bytes_written", .integer(n))) }
+        if !sandbox.isEmpty { d.append(("sandbox", .array(sandbox.map { .string($0) }))) }
         return AuditEntryParts(
-            observation: .object([("agent_id", .string(ctx.agentID)), ("lineage", .string(ctx.lineage))]),
+            observation: .object([("agent_id", .string(ctx.agentID))]),
             intent: .object([("class", .string("Execution")), ("sequence_counter", .integer(.unsigned(ctx.sequence))),
                              ("action_kind", .string(ctx.action?.kind ?? "")), ("signals", .array([]))]),
             assessment: .object([]),

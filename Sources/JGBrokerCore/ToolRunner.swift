@@ -2,10 +2,11 @@ import CJGSys
 import Glibc
 import JGIPC
 import JGJSON
+import JGPolicy
+import JGSandbox
 
-/// Runs an approved action. Tool processes run as an unprivileged user in the workspace, with
-/// no_new_privs, a wall-clock limit and capped output. (Namespaces, Landlock and seccomp around each run
-/// come with the sandbox issue.)
+/// Runs an approved action: shell commands in a sandbox as an unprivileged user, file writes beneath the
+/// workspace only, network requests through NetworkFetcher.
 public struct ToolRunner {
     public var workspace: String
     public var uid: UInt32 = Privileges.nobody
@@ -19,6 +20,8 @@ public struct ToolRunner {
         /// One line, keys sorted (PROTOCOL.md §5).
         public var json: JSONValue
         public var executed: Bool
+        /// Which sandbox layers were in place (recorded in the audit outcome).
+        public var sandbox: [String] = []
 
         public init(json: JSONValue, executed: Bool) {
             self.json = json
@@ -26,9 +29,10 @@ public struct ToolRunner {
         }
     }
 
-    public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = []) -> Result {
+    public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
+                    limits: ToolLimits = ToolLimits()) -> Result {
         switch a.kind {
-        case "shell_command": return shell(a.command ?? "", constraints)
+        case "shell_command": return shell(a.command ?? "", constraints, limits)
         case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
         case "network_request":
             return NetworkFetcher().fetch(url: a.url ?? "", method: a.method, allowed: allowedDestinations, constraints: constraints)
@@ -41,7 +45,15 @@ public struct ToolRunner {
         Result(json: .object([("error", .string(msg)), ("executed", .bool(false))]), executed: false)
     }
 
-    func shell(_ command: String, _ c: Constraints?) -> Result {
+    /// The cgroup v2 directory tool runs are placed under (created by the supervisor), if any.
+    public var cgroupParent: String? = RunCgroup.defaultParent()
+    nonisolated(unsafe) static var runCounter: UInt64 = 0
+    static let seccompFilter: [UInt8]? = try? Seccomp.exportDenyList(SeccompProfiles.tool)
+
+    /// shell_command in a sandbox: its own cgroup, user/mount/pid/net/ipc/uts namespaces, a private /tmp,
+    /// Landlock (read-only but the workspace; no TCP), a seccomp deny-list, no_new_privs, rlimits, a
+    /// wall-clock limit, and captured output with a cap.
+    func shell(_ command: String, _ c: Constraints?, _ limits: ToolLimits) -> Result {
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         // Single-threaded broker: no exec can race between pipe() and FD_CLOEXEC.
         guard pipe(&outPipe) == 0 else { return failure("pipe: \(String(cString: strerror(errno)))") }
@@ -52,17 +64,52 @@ public struct ToolRunner {
         let outR = OwnedFD(adopting: outPipe[0]), outW = OwnedFD(adopting: outPipe[1])
         let errR = OwnedFD(adopting: errPipe[0]), errW = OwnedFD(adopting: errPipe[1])
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        Self.runCounter += 1
+        let cg = cgroupParent.flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
+        defer { cg?.remove() }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
-                                                    strdup("LANG=C.UTF-8"), nil]
+                                                    strdup("TMPDIR=" + (workspace.hasPrefix("/tmp/") ? workspace : "/tmp")), strdup("LANG=C.UTF-8"), nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        let pid = jg_sys_spawn_tool("/bin/sh", argv, envp, workspace, uid, gid, outW.raw, errW.raw)
+        var achieved: UInt32 = 0
+        var failedStep: Int32 = 0
+        let filter = Self.seccompFilter ?? []
+        let pid: Int32 = workspace.withCString { ws in
+            "/bin/sh".withCString { path in
+                filter.withUnsafeBytes { f in
+                    argv.withUnsafeBufferPointer { av in
+                        envp.withUnsafeBufferPointer { ev in
+                            var spec = jg_tool_spec()
+                            spec.path = path
+                            spec.argv = av.baseAddress
+                            spec.envp = ev.baseAddress
+                            spec.workspace = ws
+                            spec.uid = uid
+                            spec.gid = gid
+                            spec.out_fd = outW.raw
+                            spec.err_fd = errW.raw
+                            spec.cgroup_procs_fd = cg?.procs.raw ?? -1
+                            spec.rlimit_cpu_seconds = limits.cpuSeconds
+                            spec.rlimit_as_bytes = limits.memoryMB << 20
+                            spec.rlimit_fsize_bytes = limits.fileSizeMB << 20
+                            spec.rlimit_nproc = limits.maxProcesses
+                            spec.rlimit_nofile = 256
+                            spec.seccomp_filter = f.baseAddress
+                            spec.seccomp_len = UInt16(filter.count / 8)
+                            spec.require_all = 0
+                            return jg_tool_spawn(&spec, &achieved, &failedStep)
+                        }
+                    }
+                }
+            }
+        }
         outW.close(); errW.close()
-        guard pid > 0 else { return failure("spawn: \(String(cString: strerror(errno)))") }
+        guard pid > 0 else { return failure("sandbox step \(failedStep): \(String(cString: strerror(errno)))") }
         try? outR.setNonBlocking(); try? errR.setNonBlocking()
+        let cap = min(outputCap, limits.outputBytes)
         var out: [UInt8] = [], err: [UInt8] = []
         var open = [true, true]
-        let deadline = Monotonic.now + timeout
+        let deadline = Monotonic.now + limits.timeoutSeconds
         var timedOut = false
         var buf = [UInt8](repeating: 0, count: 65536)
         while open[0] || open[1] {
@@ -74,14 +121,17 @@ public struct ToolRunner {
             for (i, fd) in [outR, errR].enumerated() where open[i] && pfds[i].revents != 0 {
                 let n = read(fd.raw, &buf, buf.count)
                 if n > 0 {
-                    if i == 0 { if out.count < outputCap { out += buf[0..<min(n, outputCap - out.count)] } }
-                    else { if err.count < outputCap { err += buf[0..<min(n, outputCap - err.count)] } }
+                    if i == 0 { if out.count < cap { out += buf[0..<min(n, cap - out.count)] } }
+                    else { if err.count < cap { err += buf[0..<min(n, cap - err.count)] } }
                 } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
                     open[i] = false
                 }
             }
         }
-        if timedOut { kill(-pid, SIGKILL) }
+        if timedOut {
+            kill(-pid, SIGKILL)
+            cg?.killAll()
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exitCode: Int64 = (status & 0x7f) == 0 ? Int64((status >> 8) & 0xff) : -Int64(status & 0x7f)
@@ -93,9 +143,11 @@ public struct ToolRunner {
             stderr = truncate(stderr, c.outputByteLimit)
         }
         var pairs: [(String, JSONValue)] = []
-        if timedOut { pairs.append(("error", .string("killed after \(timeout) s"))) }
+        if timedOut { pairs.append(("error", .string("killed after \(limits.timeoutSeconds) s"))) }
         pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(stderr)), ("stdout", .string(stdout))]
-        return Result(json: .object(pairs), executed: true)
+        var r = Result(json: .object(pairs), executed: true)
+        r.sandbox = SandboxReport.names(achieved)
+        return r
     }
 
     func truncate(_ s: String, _ limit: Int) -> String {

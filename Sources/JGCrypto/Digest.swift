@@ -118,3 +118,21 @@ public struct Ed25519Key: Sendable {
         return jg_ossl_ed25519_verify(publicKey, message, message.count, signature) == 1
     }
 }
+
+/// AES-256-GCM for sealing personal data per subject (crypto-shredding: deleting the key erases it).
+public enum Seal {
+    public static func seal(key: [UInt8], nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) -> (ciphertext: [UInt8], tag: [UInt8])? {
+        guard key.count == 32, nonce.count == 12 else { return nil }
+        var out = [UInt8](repeating: 0, count: max(plaintext.count, 1))
+        var tag = [UInt8](repeating: 0, count: 16)
+        let r = jg_ossl_aes256gcm_seal(key, nonce, aad, aad.count, plaintext, plaintext.count, &out, &tag)
+        return r == 0 ? (Array(out.prefix(plaintext.count)), tag) : nil
+    }
+
+    public static func open(key: [UInt8], nonce: [UInt8], aad: [UInt8], ciphertext: [UInt8], tag: [UInt8]) -> [UInt8]? {
+        guard key.count == 32, nonce.count == 12, tag.count == 16 else { return nil }
+        var out = [UInt8](repeating: 0, count: max(ciphertext.count, 1))
+        let r = jg_ossl_aes256gcm_open(key, nonce, aad, aad.count, ciphertext, ciphertext.count, tag, &out)
+        return r == 0 ? Array(out.prefix(ciphertext.count)) : nil
+    }
+}

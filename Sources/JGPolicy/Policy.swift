@@ -50,6 +50,13 @@ public struct AgentPolicy: Sendable {
     /// `host:port` destinations network_request may reach even when they are loopback or private
     /// (and over plain http); CONSTRAIN limits network requests to exactly these.
     public var allowedNetworkDestinations: [String] = []
+    /// IPv4/IPv6 addresses or CIDR blocks this agent's governed processes may never connect to
+    /// (enforced in the kernel by jg-kernel's cgroup socket programs, whatever the process asked).
+    public var deniedDestinations: [String] = []
+    /// Directories this agent's governed processes may not open files below, matched by (device, inode).
+    public var deniedDirectories: [String] = []
+    /// Limits of each brokered tool run.
+    public var toolLimits = ToolLimits()
     /// 0 = unlimited.
     public var maxSequenceQuota: UInt64
     /// Largest rise of fused risk above the agent's running mean before DENY_BEHAVIORAL_DRIFT; nil = off.
@@ -82,4 +89,15 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         column > 0 ? "\(file):\(line):\(column): \(reason)" : "\(file):\(line): \(reason)"
     }
+}
+
+/// Limits of one brokered tool run (`tool_limits` in an agent's entry).
+public struct ToolLimits: Sendable, Equatable {
+    public var timeoutSeconds = 10.0
+    public var cpuSeconds: UInt64 = 10
+    public var memoryMB: UInt64 = 512
+    public var maxProcesses: UInt64 = 64
+    public var outputBytes = 1 << 20
+    public var fileSizeMB: UInt64 = 16
+    public init() {}
 }

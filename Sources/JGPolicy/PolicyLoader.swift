@@ -167,7 +167,8 @@ private struct Reader {
 
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
-                                 "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations"]
+                                 "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
+                                 "denied_destinations", "denied_directories", "tool_limits"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -185,6 +186,33 @@ private struct Reader {
             case "allowed_peer_uids": a.allowedPeerUIDs = try uids(v, k)
             case "allowed_intents": a.allowedIntents = try strings(v, k)
             case "allowed_executables": a.allowedExecutables = try strings(v, k)
+            case "tool_limits":
+                for (tk, _, tv) in try mapping(v, k, allowed: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
+                                                               "output_bytes", "file_size_mb"]) {
+                    switch tk {
+                    case "timeout_seconds":
+                        let d = try double(tv, tk)
+                        guard d > 0, d <= 600 else { throw fail(tv, "timeout_seconds must be within (0, 600]") }
+                        a.toolLimits.timeoutSeconds = d
+                    case "cpu_seconds": a.toolLimits.cpuSeconds = max(1, try uint(tv, tk))
+                    case "memory_mb": a.toolLimits.memoryMB = max(16, try uint(tv, tk))
+                    case "max_processes": a.toolLimits.maxProcesses = max(1, try uint(tv, tk))
+                    case "output_bytes": a.toolLimits.outputBytes = Int(min(64 << 20, try uint(tv, tk)))
+                    default: a.toolLimits.fileSizeMB = max(1, try uint(tv, tk))
+                    }
+                }
+            case "denied_destinations":
+                for item in try list(v, k) {
+                    let d = try string(item, "denied_destinations entry")
+                    guard CIDR(d) != nil else { throw fail(item, "denied_destinations entries are IP addresses or CIDR blocks, got '\(d)'") }
+                    a.deniedDestinations.append(d)
+                }
+            case "denied_directories":
+                for item in try list(v, k) {
+                    let d = try string(item, "denied_directories entry")
+                    guard d.hasPrefix("/") else { throw fail(item, "denied_directories entries are absolute paths, got '\(d)'") }
+                    a.deniedDirectories.append(d)
+                }
             case "allowed_network_destinations":
                 for item in try list(v, k) {
                     let d = try string(item, "allowed_network_destinations entry").lowercased()

@@ -68,6 +68,9 @@ public final class ProverEngine {
 
     public var policyLoaded: Bool { loaded }
 
+    /// The engine's context, lent to policy analysis so that one process keeps one Z3 context.
+    var z3Context: Z3_context { ctx }
+
     // MARK: Load
 
     /// Compiles every agent's invariants (one incremental solver per agent, each invariant guarded by a
@@ -144,19 +147,22 @@ public final class ProverEngine {
                 return try keep(Z3_mk_numeral(ctx, Self.rational(d), realSort), line, "making numeral \(d)")
             }
 
+            func exact(_ k: ExactDecimal, _ line: Int) throws(ProverLoadError) -> Z3_ast {
+                try keep(Z3_mk_numeral(ctx, k.rationalString, realSort), line, "making numeral \(k)")
+            }
+
             func term(_ t: LinearTerm, _ line: Int) throws(ProverLoadError) -> Z3_ast {
                 var parts: [Z3_ast?] = []
-                for name in t.coefficients.keys.sorted() {
-                    let k = t.coefficients[name]!
+                for (name, k) in t.coefficients.sorted(by: { $0.key < $1.key }) {
                     let v = try variable(name, line)
                     if k == 1 {
                         parts.append(v)
                     } else {
-                        var args: [Z3_ast?] = [try numeral(k, line), v]
+                        var args: [Z3_ast?] = [try exact(k, line), v]
                         parts.append(try keep(Z3_mk_mul(ctx, 2, &args), line, "building a product"))
                     }
                 }
-                if t.constant != 0 || parts.isEmpty { parts.append(try numeral(t.constant, line)) }
+                if !t.constant.isZero || parts.isEmpty { parts.append(try exact(t.constant, line)) }
                 if parts.count == 1 { return parts[0]! }
                 return try keep(Z3_mk_add(ctx, UInt32(parts.count), &parts), line, "building a sum")
             }

@@ -16,6 +16,20 @@ public enum Seccomp {
     }
 }
 
+extension Seccomp {
+    /// The deny-list as classic BPF instructions, for a child process to install just before exec.
+    public static func exportDenyList(_ names: [String]) throws(SystemError) -> [UInt8] {
+        let cstrs = names.map { strdup($0) }
+        defer { cstrs.forEach { free($0) } }
+        let ptrs = cstrs.map { UnsafePointer<CChar>($0) }
+        var out = [UInt8](repeating: 0, count: 64 * 1024)
+        var len = UInt(out.count)
+        let r = ptrs.withUnsafeBufferPointer { p in out.withUnsafeMutableBytes { jg_seccomp_export_denylist(p.baseAddress, Int32(ptrs.count), EPERM, $0.baseAddress, &len) } }
+        guard r == 0 else { throw SystemError("seccomp export") }
+        return Array(out.prefix(Int(len)))
+    }
+}
+
 /// Capability sets (libcap through CCap).
 public enum Capabilities {
     /// Empties the bounding set (while still root), becomes `uid`, and clears every remaining capability.

@@ -17,4 +17,13 @@ public enum SeccompProfiles {
         "personality", "mknod", "mknodat", "link", "linkat", "symlink", "symlinkat", "unlink", "unlinkat", "rename",
         "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "truncate", "chmod", "fchmodat", "chown", "fchownat",
     ]
+
+    public static let tool = [
+        "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "bpf",
+        "perf_event_open", "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+        "unshare", "setns", "keyctl", "add_key", "request_key", "userfaultfd", "personality", "acct", "swapon",
+        "swapoff", "reboot", "settimeofday", "clock_settime", "adjtimex", "syslog", "open_by_handle_at",
+        "name_to_handle_at", "quotactl", "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init",
+        "lookup_dcookie", "vhangup",
+    ]
 }

@@ -31,6 +31,12 @@ final class BrokerServer {
     var batch: [WorkItem] = []
     var events: [AuditEntryParts] = []
     var rate: [String: (window: Int, count: Int)] = [:]
+    var signingKey: Ed25519Key?
+    var sealed: SealedStore?
+    var auditPath = ""
+    var lastCheckpoint: UInt64 = 0
+    /// A signed checkpoint after this many entries (and at shutdown).
+    let checkpointEvery: UInt64 = getenv("JINNGUARD_CHECKPOINT_EVERY").flatMap { UInt64(String(cString: $0)) }.map { max(1, $0) } ?? 256
 
     init(loop: EventLoop, control: ControlChannel) {
         self.loop = loop
@@ -43,19 +49,33 @@ final class BrokerServer {
         let p: Policy
         do { p = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, error.description) }
         policy = p
+        var warnings: [JSONValue] = []
+        if let s = try? JSONParser.parse(settings), case let .array(w)? = s["policy_warnings"] { warnings = w }
+        defer {
+            if !warnings.isEmpty {
+                events.append(AuditRecords.event("PolicyWarnings", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
+                                                 details: [("warnings", .array(warnings))]))
+            }
+        }
         if audit == nil {
             guard let s = try? JSONParser.parse(settings), let path = s["audit_log"]?.stringValue, let state = s["state_dir"]?.stringValue else {
                 return (false, "bad broker settings")
             }
             do {
+                signingKey = try AuditSigningKey.loadOrCreate(privatePath: state + "/audit-signing.key",
+                                                              publicPath: state + "/audit-signing.pub")
+                auditPath = path
                 let log = try AuditLog(path: path)
                 var signals = ["component=jg-broker", "policy_digest=\(Digest.sha256Hex(text))"]
                 if let torn = log.recoveredTornTail {
                     signals.append("recovered_torn_tail_bytes=\(torn)")
                     if let tp = log.tornTailPath { signals.append("torn_tail_saved=\(tp)") }
                 }
+                if let k = signingKey { signals.append("checkpoint_key_id=\(AuditCheckpoint.keyID(k.publicKey))") }
                 _ = try log.appendBoot(extraSignals: signals, observation: .object([("pid", .integer(.signed(Int64(getpid()))))]))
                 audit = log
+                sealed = try SealedStore(auditLogPath: path)
+                checkpoint()
             } catch {
                 auditError = error.description
                 report()
@@ -160,9 +180,24 @@ final class BrokerServer {
         let now = UInt64(time(nil))
         var entries = events
         events.removeAll()
-        entries += items.map { AuditRecords.decision($0.context, token: $0.token, reason: $0.reason, stage: $0.stage,
-                                                     violated: $0.violated, constraints: $0.constraints) }
-        guard let audit else { failAll(items, "no audit log"); return }
+        guard let audit, let sealed else { failAll(items, "no audit log"); return }
+        do {
+            for item in items {
+                let subject = AuditRecords.subject(item.context)
+                let commitment = try sealed.seal(subject: subject, reference: "request:\(item.context.requestID)",
+                                                 fields: AuditRecords.personalData(item.context))
+                entries.append(AuditRecords.decision(item.context, token: item.token, reason: item.reason, stage: item.stage,
+                                                     violated: item.violated, constraints: item.constraints,
+                                                     sealed: (try sealed.pseudonym(subject), commitment)))
+            }
+            // Sealed data first: the chain never refers to bytes that are not on disk.
+            sealed.sync()
+        } catch {
+            auditError = error.description
+            report()
+            failAll(items, error.description)
+            return
+        }
         do { _ = try audit.append(entries, timestamp: now) } catch {
             auditError = error.description
             report()
@@ -180,9 +215,11 @@ final class BrokerServer {
             var body = "SIGNAL: \(item.token)\n"
             if let c = item.constraints { body += constraintsJSON(c) + "\n" }
             if item.context.execute, let action = item.context.action, let runner {
+                let agent = policy?.agent(item.context.agentID)
                 let r = runner.run(action, constraints: item.constraints,
-                                   allowedDestinations: policy?.agent(item.context.agentID)?.allowedNetworkDestinations ?? [])
-                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed))
+                                   allowedDestinations: agent?.allowedNetworkDestinations ?? [],
+                                   limits: agent?.toolLimits ?? ToolLimits())
+                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed, sandbox: r.sandbox))
                 body += JSONWriter.write(r.json) + "\n"
             }
             replies.append((id, item.token, Array(body.utf8)))
@@ -198,6 +235,19 @@ final class BrokerServer {
             }
         }
         for (id, token, body) in replies { reply(id, token, body) }
+        if audit.nextIndex >= lastCheckpoint + checkpointEvery { checkpoint() }
+    }
+
+    /// Signs the chain head into the manifests. A failure is logged and reported, not fatal: the chain
+    /// itself stays durable, and the next checkpoint covers everything before it.
+    func checkpoint() {
+        guard let audit, let key = signingKey, audit.nextIndex > 0 else { return }
+        do {
+            try AuditCheckpoint.append(logPath: auditPath, lastIndex: audit.nextIndex - 1, lastHash: audit.lastHash, key: key)
+            lastCheckpoint = audit.nextIndex
+        } catch {
+            Log.error("checkpoint: \(error)")
+        }
     }
 
     func constraintsJSON(_ c: Constraints) -> String {
@@ -223,6 +273,7 @@ final class BrokerServer {
         commit()
         if let audit {
             _ = try? audit.append([AuditRecords.event("Shutdown", signals: ["component=jg-broker"], details: [])], timestamp: UInt64(time(nil)))
+            checkpoint()
             audit.close()
         }
     }

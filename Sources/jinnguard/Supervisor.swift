@@ -4,6 +4,7 @@ import JGCrypto
 import JGIPC
 import JGJSON
 import JGPolicy
+import JGProverCore
 
 /// Starts the four components as separate executables linked by socketpairs, hands each its link ends
 /// with SCM_RIGHTS over its control link, and restarts any one of them without touching the others.
@@ -41,6 +42,13 @@ final class Supervisor {
     var lineage: OwnedFD!
     var policy: Policy!
     var keySettings = ""
+    /// Analysis warnings of the running policy: logged, and audited by the broker.
+    var policyWarnings: [String] = []
+
+    func setWarnings(_ w: [Finding]) {
+        policyWarnings = w.map { $0.formatted(file: settings.policyFile) }
+        for line in policyWarnings { Log.warn("policy: \(line)") }
+    }
     var signals: SignalSource!
     var metrics: MetricsServer?
     var shuttingDown = false
@@ -64,10 +72,15 @@ final class Supervisor {
 
     /// Everything that can fail at start fails here, with one line, before any component runs.
     func prepare() throws {
+        // First of all: threads started later (Z3 starts one) inherit this mask, so a SIGTERM can only
+        // arrive through the signalfd and never kill the supervisor by default action.
+        signals = try SignalSource(signals: [SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         for c in Component.allCases where access(binDir + "/" + c.rawValue, X_OK) != 0 {
             throw StartError(description: "component executable \(binDir)/\(c.rawValue) not found")
         }
-        policy = try PolicyCheck.loadAndCompile(path: settings.policyFile)
+        let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+        policy = p
+        setWarnings(warnings)
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
@@ -80,7 +93,6 @@ final class Supervisor {
             if mkdir(root + "/jinnguard", 0o755) != 0 && errno != EEXIST { Log.warn("cannot create \(root)/jinnguard: \(String(cString: strerror(errno)))") }
             break
         }
-        signals = try SignalSource(signals: [SIGCHLD, SIGTERM, SIGINT, SIGHUP])
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
         }
@@ -178,7 +190,8 @@ final class Supervisor {
         switch c {
         case .gate: return keySettings
         case .broker:
-            return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir))]))
+            return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
+                                             ("policy_warnings", .array(policyWarnings.map { .string($0) }))]))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
@@ -224,7 +237,7 @@ final class Supervisor {
         announcedReady = true
         let pids = Component.allCases.map { "\($0.rawValue)=\(children[$0]!.pid)" }.joined(separator: " ")
         var line = "jinnguard: ready socket=\(settings.socketPath) audit=\(settings.auditLog) policy=\(settings.policyFile) "
-        line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace pid=\(getpid()) \(pids)"
+        line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace audit_pubkey=\(settings.stateDir)/audit-signing.pub pid=\(getpid()) \(pids)"
         if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
         print(line)
         fflush(stdout)
@@ -268,8 +281,9 @@ final class Supervisor {
 
     func reload() {
         do {
-            let p = try PolicyCheck.loadAndCompile(path: settings.policyFile)
+            let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
             policy = p
+            setWarnings(warnings)
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
             for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
         } catch {

@@ -54,6 +54,7 @@ import JGSandbox
     @Test func compiledProfilesMatchTheReviewedFiles() throws {
         #expect(SeccompProfiles.gate == (try words("jg-gate.deny")))
         #expect(SeccompProfiles.prover == (try words("jg-prover.deny")))
+        #expect(SeccompProfiles.tool == (try words("tool.deny")))
     }
 }
 

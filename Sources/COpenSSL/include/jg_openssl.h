@@ -20,3 +20,9 @@ jg_ossl_sha256_ctx *jg_ossl_sha256_new(void);
 int jg_ossl_sha256_update(jg_ossl_sha256_ctx *c, const void *data, size_t len);
 int jg_ossl_sha256_final(jg_ossl_sha256_ctx *c, uint8_t out[32]);
 void jg_ossl_sha256_free(jg_ossl_sha256_ctx *c);
+/// AES-256-GCM: seals `len` bytes with a 12-byte nonce and `aad`; out gets len bytes, tag 16 bytes.
+int jg_ossl_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
+                           const void *in, size_t len, uint8_t *out, uint8_t tag[16]);
+/// Opens a sealed buffer; returns 0 only when the tag verifies.
+int jg_ossl_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
+                           const void *in, size_t len, const uint8_t tag[16], uint8_t *out);

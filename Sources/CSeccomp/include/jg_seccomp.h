@@ -5,3 +5,6 @@
 int jg_seccomp_load_denylist(const char *const *names, int n, int err);
 /// Loads a filter: only the syscalls named in `names` are allowed; every other fails with `err`.
 int jg_seccomp_load_allowlist(const char *const *names, int n, int err);
+/// Builds (without loading) a deny-list filter as classic BPF, for a child to install before exec.
+/// Writes at most *len bytes into out and sets *len to the bytes used. Returns 0, or -1 with errno.
+int jg_seccomp_export_denylist(const char *const *names, int n, int err, void *out, unsigned long *len);

@@ -36,9 +36,24 @@ public enum GateToBroker: UInt8, Sendable { case auditDenied = 1 }
 /// jg-broker → jg-gate: the reply for the agent, sent only once its audit record is durable
 public enum BrokerToGate: UInt8, Sendable { case reply = 1 }
 /// jg-broker → jg-kernel
-public enum BrokerToKernel: UInt8, Sendable { case planesRequest = 1 }
+public enum BrokerToKernel: UInt8, Sendable {
+    /// (no fields) → `planes`
+    case planesRequest = 1
+    /// cgroup path (string, below <cgroup2>/jinnguard/), agent id (string) → `governed`
+    case govern = 2
+    /// cgroup path (string) → `governed`
+    case release = 3
+}
 /// jg-kernel → jg-broker
-public enum KernelToBroker: UInt8, Sendable { case planes = 1 }
+public enum KernelToBroker: UInt8, Sendable {
+    /// planes JSON text (string)
+    case planes = 1
+    /// ok (bool), cgroup id (u64; 0 when unknown), message (string): the answer to `govern` or `release`, in order
+    case governed = 2
+    /// kind (string), cgroup id (u64), pid (u32), detail (string). Sent only after the broker's first
+    /// `govern` (a broker that never governs never receives events)
+    case event = 3
+}
 
 /// Largest internal link frame: a 4 MiB agent payload plus its context.
 public let linkMaxBody = 12 * 1024 * 1024

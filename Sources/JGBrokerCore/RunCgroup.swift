@@ -1,0 +1,52 @@
+import Glibc
+import JGIPC
+
+/// The cgroup v2 directory of one tool run: created before, emptied (cgroup.kill) and removed after.
+/// It names the run for jg-kernel's cgroup-scoped programs; resource limits come from rlimits because
+/// cgroup v2 here may offer no memory/pids controllers.
+final class RunCgroup {
+    let path: String
+    let procs: OwnedFD
+
+    static func defaultParent() -> String? {
+        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
+            let dir = root + "/jinnguard/runs"
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST { return nil }
+            return dir
+        }
+        return nil
+    }
+
+    init?(parent: String, name: String) {
+        path = parent + "/" + name
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return nil }
+        let fd = open(path + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { rmdir(path); return nil }
+        procs = OwnedFD(adopting: fd)
+    }
+
+    /// Kills whatever is left in the cgroup (a tool that left a process behind).
+    func killAll() {
+        let fd = open(path + "/cgroup.kill", O_WRONLY | O_CLOEXEC)
+        if fd >= 0 { _ = write(fd, "1", 1); close(fd) }
+    }
+
+    func remove() {
+        procs.close()
+        for attempt in 0..<50 {
+            if rmdir(path) == 0 || errno == ENOENT { return }
+            if attempt == 0 { killAll() }
+            usleep(2000)
+        }
+        Log.warn("cannot remove run cgroup \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Names of the JG_TOOL_* bits, for the audit record.
+enum SandboxReport {
+    static let names: [(UInt32, String)] = [(1 << 0, "userns"), (1 << 1, "mountns"), (1 << 2, "pidns"), (1 << 3, "netns"),
+                                            (1 << 4, "landlock_fs"), (1 << 5, "landlock_net"), (1 << 6, "seccomp"),
+                                            (1 << 7, "cgroup"), (1 << 8, "private_tmp"), (1 << 9, "proc")]
+
+    static func names(_ bits: UInt32) -> [String] { names.filter { bits & $0.0 != 0 }.map(\.1) }
+}
