@@ -135,6 +135,11 @@ final class BrokerServer {
         }
         var item = WorkItem(context: ctx, token: d.token, reason: d.explanation, stage: "prover", violated: d.violated,
                             constraints: d.constraints, auditOnly: false)
+        // The gate answers DENY_PROVER_TIMEOUT at the deadline: nothing decided later may run.
+        if Monotonic.now > ctx.proverDeadline {
+            item.token = "DENY_PROVER_TIMEOUT"; item.reason = "decision arrived after the prover deadline"; item.stage = "broker"
+            item.constraints = nil
+        }
         if d.token == "ALLOW" || d.token == "CONSTRAIN" { applyOwnRules(&item) }
         batch.append(item)
     }

@@ -32,6 +32,9 @@ struct PendingAudit {
 struct PendingRequest {
     var fd: Int32
     var deadline: Double
+    /// Until the prover says it handed the request on.
+    var proverDeadline: Double?
+    var execute = false
     /// The token to answer with if no reply comes (denials the gate made itself).
     var fallback: Token
 }
@@ -43,6 +46,10 @@ final class GateServer {
     /// is never reported to the agent as refused.
     static let replyLimit = 3.0
     static let executionReplyLimit = 20.0
+    /// The prover's share: a decision not handed on within this is answered DENY_PROVER_TIMEOUT.
+    static let proverLimit = 2.0
+    /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
+    var proverStalled = false
     static let maxClients = 16384
 
     let loop: EventLoop
@@ -95,6 +102,7 @@ final class GateServer {
         case .prover:
             prover?.close()
             prover = ep
+            proverStalled = false
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
             ep.onClose = { [unowned self, unowned ep] in if self.prover === ep { self.prover = nil; self.statsDirty = true } }
         case .broker:
@@ -131,6 +139,16 @@ final class GateServer {
     // MARK: link messages
 
     func fromProver(_ r: inout LinkReader) throws(LinkProtocolError) {
+        if ProverToGate(rawValue: r.type) == .forwarded {
+            guard let id = r.u64(), r.atEnd else { throw LinkProtocolError(link: "prover→gate", reason: "malformed forwarded") }
+            if proverStalled { proverStalled = false; statsDirty = true }
+            if var p = pending[id], p.proverDeadline != nil {
+                p.proverDeadline = nil
+                p.deadline = Monotonic.now + (p.execute ? Self.executionReplyLimit : Self.replyLimit)
+                pending[id] = p
+            }
+            return
+        }
         guard ProverToGate(rawValue: r.type) == .abort, let id = r.u64(), let token = r.string(), let reason = r.string(), r.atEnd,
               token.hasPrefix("DENY_") else {
             throw LinkProtocolError(link: "prover→gate", reason: "unexpected message \(r.type)")
@@ -288,13 +306,15 @@ final class GateServer {
                 queueDenial(c, fd, id, PendingAudit(token: .componentUnavailable, reason: "\(who) is not linked", context: ctx))
                 return
             }
+            ctx.proverDeadline = Monotonic.now + Self.proverLimit
             var w = LinkWriter(type: GateToProver.check.rawValue)
             ctx.encode(into: &w)
             contexts[id] = ctx
             if prover.send(w) {
                 c.state = .waiting(id)
-                let limit = ctx.execute && ctx.action != nil ? Self.executionReplyLimit : Self.replyLimit
-                pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + limit, fallback: .componentUnavailable)
+                let execute = ctx.execute && ctx.action != nil
+                pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + (execute ? Self.executionReplyLimit : Self.replyLimit),
+                                             proverDeadline: ctx.proverDeadline + 0.05, execute: execute, fallback: .componentUnavailable)
                 loop.setEvents(fd, 0)
             } else {
                 contexts[id] = nil
@@ -310,7 +330,7 @@ final class GateServer {
         if broker != nil {
             sendAudit(id, a)
             c.state = .waiting(id)
-            pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + Self.replyLimit, fallback: a.token)
+            pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + Self.replyLimit, proverDeadline: nil, fallback: a.token)
             loop.setEvents(fd, 0)
         } else {
             countDecision(a.token.rawValue)
@@ -356,6 +376,17 @@ final class GateServer {
             case .waiting: break
             }
         }
+        for (id, p) in pending {
+            guard let pd = p.proverDeadline, now > pd else { continue }
+            pending[id] = nil
+            if !proverStalled { proverStalled = true; statsDirty = true }
+            if let ctx = contexts.removeValue(forKey: id) {
+                let a = PendingAudit(token: .proverTimeout, reason: "jg-prover did not decide within \(Self.proverLimit) s", context: ctx)
+                unconfirmedAudits[id] = a
+                sendAudit(id, a)
+            }
+            answer(fd: p.fd, token: Token.proverTimeout.rawValue, body: Token.proverTimeout.replyBody, keepOpen: false)
+        }
         for (id, p) in pending where now > p.deadline {
             pending[id] = nil
             if unconfirmedAudits[id] == nil, let ctx = contexts.removeValue(forKey: id) {
@@ -385,7 +416,7 @@ final class GateServer {
     func publishStats() {
         if statsDirty {
             statsDirty = false
-            control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil,
+            control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil, proverStalled: proverStalled,
                                             clients: clients.count, unconfirmed: unconfirmedAudits.count))
         }
         loop.after(0.2) { [unowned self] in self.publishStats() }
@@ -399,12 +430,12 @@ struct GateStats {
     var deny: UInt64 = 0
     var denials: [String: UInt64] = [:]
 
-    func json(proverLinked: Bool, brokerLinked: Bool, clients: Int, unconfirmed: Int) -> String {
+    func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
             ("constrain", .integer(.unsigned(constrain))), ("deny", .integer(.unsigned(deny))),
-            ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)),
+            ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
         ]))
     }

@@ -43,11 +43,19 @@ final class ProverServer {
         guard GateToProver(rawValue: r.type) == .check, let ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "gate→prover", reason: "unexpected or malformed message \(r.type)")
         }
+        // A request whose deadline passed was already answered by the gate: deciding it now would be wasted.
+        guard Monotonic.now <= ctx.proverDeadline else {
+            abort(ctx.requestID, "DENY_PROVER_TIMEOUT", "reached jg-prover after its deadline")
+            return
+        }
         let decision = decide(ctx)
         guard let broker, broker.isOpen else {
             abort(ctx.requestID, "DENY_COMPONENT_UNAVAILABLE", "jg-broker is not linked to jg-prover")
             return
         }
+        var notice = LinkWriter(type: ProverToGate.forwarded.rawValue)
+        notice.u64(ctx.requestID)
+        gate?.send(notice)
         var w = LinkWriter(type: ProverToBroker.decided.rawValue)
         decision.encode(into: &w)
         ctx.encode(into: &w)

@@ -213,7 +213,15 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad status")
             }
             child.status = v
-            if c == .gate { metrics?.update(gateStatus: v) }
+            if c == .gate {
+                metrics?.update(gateStatus: v)
+                // A prover that misses its deadline is hung (a solver cannot be interrupted from outside
+                // any other way): restart it; requests meanwhile get DENY_PROVER_TIMEOUT.
+                if v["prover_stalled"] == .bool(true), let p = children[.prover], p.pid > 0, Monotonic.now - p.startedAt > 1 {
+                    Log.warn("jg-prover (pid \(p.pid)) missed its deadline; restarting it")
+                    kill(p.pid, SIGKILL)
+                }
+            }
         case .configured:
             guard let ok = r.bool(), let msg = r.string(), r.atEnd else {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad configured")

@@ -3,6 +3,7 @@ explained denial read back with `audit show` (docs/invariants.md)."""
 
 import json
 import re
+from pathlib import Path
 
 from e2e_helpers import JINNGUARD_BIN  # noqa: F401  (the fixtures check it exists)
 
@@ -121,3 +122,38 @@ def test_denial_audit_record_names_invariant_and_values(daemon):
     assert re.search(r"^explanation: .*spending_ceiling_usd=175\.5", s.stdout, re.M), s.stdout
     missing = daemon.cli("audit", "show", "999999", "--audit-log", str(daemon.audit))
     assert missing.returncode == 1
+
+
+def test_hung_prover_times_out_and_is_restarted(daemon):
+    """Issue 3: the gate times the prover out with its own token; the supervisor restarts a hung prover."""
+    import os
+    import signal
+    import time
+    from e2e_helpers import NONROOT
+    before = daemon.wait_components()["jg-prover"]
+    os.kill(before, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        assert daemon.token_as(NONROOT, action_risk_score=10) == "DENY_PROVER_TIMEOUT"
+        assert time.monotonic() - t0 < 10
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = daemon.components().get("jg-prover")
+            if now and now != before:
+                break
+            time.sleep(0.2)
+        assert now and now != before, "the hung prover was not replaced"
+    finally:
+        try:
+            os.kill(before, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 20
+    tok = None
+    while time.monotonic() < deadline:
+        tok = daemon.token_as(NONROOT, action_risk_score=10)
+        if tok == "ALLOW":
+            break
+        time.sleep(0.3)
+    assert tok == "ALLOW", tok
+    assert "DENY_PROVER_TIMEOUT" in Path(daemon.audit).read_text(), "the timeout is audited"

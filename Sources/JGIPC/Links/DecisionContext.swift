@@ -46,6 +46,8 @@ public struct DecisionContext: Sendable {
     /// Daemon-authoritative variables; they override any caller value of the same name.
     public var authoritative: [(String, Double)] = []
     public var policyDigest = ""
+    /// CLOCK_MONOTONIC seconds (system-wide) by which the prover must have decided; later decisions are refused.
+    public var proverDeadline = 0.0
 
     public init() {}
 
@@ -64,6 +66,7 @@ public struct DecisionContext: Sendable {
         w.bool(declaredRisk != nil)
         if let d = declaredRisk { w.f64(d) }
         w.string(riskClass); w.strings(signals); w.pairs(contextVars); w.pairs(authoritative); w.string(policyDigest)
+        w.f64(proverDeadline)
     }
 
     public static func decode(from r: inout LinkReader) -> DecisionContext? {
@@ -85,8 +88,9 @@ public struct DecisionContext: Sendable {
             guard let d = r.f64() else { return nil }
             c.declaredRisk = d
         }
-        guard let cls = r.string(), let sig = r.strings(), let cv = r.pairs(), let av = r.pairs(), let pd = r.string() else { return nil }
-        c.riskClass = cls; c.signals = sig; c.contextVars = cv; c.authoritative = av; c.policyDigest = pd
+        guard let cls = r.string(), let sig = r.strings(), let cv = r.pairs(), let av = r.pairs(), let pd = r.string(),
+              let dl = r.f64() else { return nil }
+        c.riskClass = cls; c.signals = sig; c.contextVars = cv; c.authoritative = av; c.policyDigest = pd; c.proverDeadline = dl
         return c
     }
 }

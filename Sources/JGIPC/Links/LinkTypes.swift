@@ -27,8 +27,13 @@ public enum ControlReport: UInt8, Sendable {
 
 /// jg-gate → jg-prover
 public enum GateToProver: UInt8, Sendable { case check = 1 }
-/// jg-prover → jg-gate: only when the prover cannot hand the request on (the broker is missing)
-public enum ProverToGate: UInt8, Sendable { case abort = 1 }
+/// jg-prover → jg-gate
+public enum ProverToGate: UInt8, Sendable {
+    /// request id, token, reason: the prover could not hand the request on (broker missing, deadline passed)
+    case abort = 1
+    /// request id: decided and handed to the broker (the gate stops the prover's clock)
+    case forwarded = 2
+}
 /// jg-prover → jg-broker
 public enum ProverToBroker: UInt8, Sendable { case decided = 1 }
 /// jg-gate → jg-broker: decisions the gate already denied, to be audited
