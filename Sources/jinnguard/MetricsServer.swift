@@ -18,6 +18,9 @@ final class MetricsServer {
     var last: [String: UInt64] = [:]
     let proposals: Metrics.Counter
 
+    /// Per-component details for /healthz (kernel planes with active/inactive and the reason).
+    var details: () -> JSONValue = { .object([]) }
+
     init(port: UInt16, loop: EventLoop, health: @escaping () -> (Bool, String)) throws(SystemError) {
         self.loop = loop
         self.health = health
@@ -100,7 +103,8 @@ final class MetricsServer {
             respond(c, fd, 200, registry.emitToString(), "text/plain; version=0.0.4")
         case "/healthz":
             let (ok, why) = health()
-            let body = JSONWriter.write(.object([("status", .string(ok ? "ok" : "unavailable")), ("reason", .string(why))])) + "\n"
+            let body = JSONWriter.write(.object([("status", .string(ok ? "ok" : "unavailable")), ("reason", .string(why)),
+                                                 ("details", details())])) + "\n"
             respond(c, fd, ok ? 200 : 503, body, "application/json")
         default:
             respond(c, fd, 404, "not found\n", "text/plain")

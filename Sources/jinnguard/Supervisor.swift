@@ -95,11 +95,19 @@ final class Supervisor {
         }
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
+            metrics?.details = { [unowned self] in
+                .object([("kernel_planes", self.children[.kernel]?.status ?? .object([])),
+                         ("components", .object(Component.allCases.map { c in
+                             (c.rawValue, .object([("pid", .integer(.signed(Int64(self.children[c]?.pid ?? 0)))),
+                                                   ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0))))]))
+                         }))])
+            }
         }
     }
 
     func run() -> Int32 {
         loop.register(signals.fd.raw, events: Int16(POLLIN)) { [unowned self] _ in self.handleSignals() }
+        statusTick()
         for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
         // Start-up must finish in bounded time, or it fails with the reason.
         loop.after(60) { [unowned self] in
@@ -240,6 +248,31 @@ final class Supervisor {
         }
     }
 
+    /// `<state>/status.json`: what `jinnguard status` reads — components, restarts, kernel planes, health.
+    func writeStatus() {
+        let (ok, why) = health()
+        var comps: [(String, JSONValue)] = []
+        for c in Component.allCases {
+            guard let ch = children[c] else { continue }
+            comps.append((c.rawValue, .object([("pid", .integer(.signed(Int64(ch.pid)))), ("configured", .bool(ch.configured)),
+                                               ("restarts", .integer(.signed(Int64(ch.restarts))))])))
+        }
+        let v: JSONValue = .object([
+            ("supervisor_pid", .integer(.signed(Int64(getpid())))), ("healthy", .bool(ok)), ("reason", .string(why)),
+            ("socket", .string(settings.socketPath)), ("audit_log", .string(settings.auditLog)), ("policy", .string(settings.policyFile)),
+            ("components", .object(comps)), ("kernel_planes", children[.kernel]?.status ?? .object([])),
+            ("policy_warnings", .array(policyWarnings.map { .string($0) })),
+        ])
+        let path = settings.stateDir + "/status.json"
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let b = Array((JSONWriter.write(v) + "\n").utf8)
+        let okWrite = write(fd, b, b.count) == b.count
+        close(fd)
+        if okWrite { rename(tmp, path) }
+    }
+
     func checkReady() {
         guard !announcedReady, children.values.allSatisfy({ $0.configured }) else { return }
         announcedReady = true
@@ -315,8 +348,14 @@ final class Supervisor {
         if children.values.allSatisfy({ $0.pid == 0 }) { loop.stopRequested = true }
     }
 
+    func statusTick() {
+        writeStatus()
+        loop.after(1) { [unowned self] in self.statusTick() }
+    }
+
     func cleanup() {
         unlink(settings.socketPath)
+        unlink(settings.stateDir + "/status.json")
     }
 
     // MARK: health

@@ -63,3 +63,33 @@ def test_broker_and_kernel_keep_only_their_capabilities(daemon):
     assert caps(comps["jg-kernel"]) == (1 << 12) | (1 << 38) | (1 << 39), hex(caps(comps["jg-kernel"]))
     # jg-broker: CAP_CHOWN (0), CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7)
     assert caps(comps["jg-broker"]) == (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7), hex(caps(comps["jg-broker"]))
+
+
+def test_status_command_lists_components_and_planes(daemon):
+    import subprocess
+    from e2e_helpers import JINNGUARD_BIN
+    import time
+    state = str(daemon.sockdir / "state")
+    deadline = time.monotonic() + 10
+    while True:
+        r = subprocess.run([JINNGUARD_BIN, "status", "--state-dir", state], capture_output=True, text=True, timeout=30)
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("jg-gate", "jg-prover", "jg-kernel", "jg-broker"):
+        assert name in r.stdout
+    # Every plane says active or inactive, and an inactive one says why.
+    lines = r.stdout.splitlines()
+    start = lines.index("  kernel planes:")
+    planes = []
+    for l in lines[start + 1:]:
+        if not l.startswith("    "):
+            break
+        planes.append(l.strip())
+    assert any(l.startswith("lsm:") for l in planes), r.stdout
+    for l in planes:
+        assert ": active" in l or ("inactive (errno" in l), l
+    daemon.stop(check=True)
+    r = subprocess.run([JINNGUARD_BIN, "status", "--state-dir", state], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stdout

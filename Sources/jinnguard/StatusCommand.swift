@@ -1,0 +1,63 @@
+import ArgumentParser
+import Glibc
+import JGJSON
+
+/// `jinnguard status`: what the running daemon last reported (written every second by the supervisor).
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the running daemon's components, kernel planes and health.",
+        discussion: "Exit codes: 0 healthy, 1 running but unhealthy, 2 not running (or no status).")
+    @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
+    @Flag(help: "Print the raw status JSON.") var json = false
+
+    func run() throws {
+        let path = stateDir + "/status.json"
+        guard let text = readAll(path), let v = try? JSONParser.parse(text) else {
+            print("jinnguard: not running (no \(path))")
+            throw ExitCode(2)
+        }
+        if case let .integer(p)? = v["supervisor_pid"], let pid = p.uint64, kill(pid_t(pid), 0) != 0 {
+            print("jinnguard: not running (supervisor pid \(pid) is gone; \(path) is stale)")
+            throw ExitCode(2)
+        }
+        if json { print(JSONWriter.write(v)); return }
+        let healthy = v["healthy"] == .bool(true)
+        print("jinnguard: \(healthy ? "healthy" : "UNHEALTHY: " + (v["reason"]?.stringValue ?? "?"))")
+        print("  socket \(v["socket"]?.stringValue ?? "?"), audit log \(v["audit_log"]?.stringValue ?? "?")")
+        if case let .object(comps)? = v["components"] {
+            for (name, c) in comps {
+                let pid = c["pid"].map { JSONWriter.write($0) } ?? "?"
+                let restarts = c["restarts"].map { JSONWriter.write($0) } ?? "0"
+                print("  \(name): pid \(pid), restarts \(restarts)")
+            }
+        }
+        if case let .object(planes)? = v["kernel_planes"] {
+            print("  kernel planes:")
+            for (name, p) in planes {
+                let active = p["active"] == .bool(true)
+                let reason = p["reason"]?.stringValue ?? ""
+                let err = p["errno"].map { JSONWriter.write($0) } ?? "?"
+                print("    \(name): \(active ? "active" : "inactive (errno \(err): \(reason))")")
+            }
+        }
+        if case let .array(w)? = v["policy_warnings"], !w.isEmpty {
+            print("  policy warnings:")
+            for x in w { print("    \(x.stringValue ?? "")") }
+        }
+        if !healthy { throw ExitCode(1) }
+    }
+
+    func readAll(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
