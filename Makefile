@@ -8,14 +8,19 @@ PYTEST := python3 -m pytest
 deps:
 	@scripts/install-deps.sh
 
+# BPF objects go next to the binaries (jg-kernel's default bpf_dir). swift build runs first: it replaces
+# .build/debug with a symlink, which would drop objects made before it.
 bpf: deps
+	$(SWIFT) build --product jg-kernel
 	$(MAKE) -C bpf OUT=$(CURDIR)/$(BIN)/bpf
 
-build: deps bpf
+build: deps
 	$(SWIFT) build
+	$(MAKE) -C bpf OUT=$(CURDIR)/$(BIN)/bpf
 
 release: deps
 	$(SWIFT) build -c release
+	$(MAKE) -C bpf OUT=$(CURDIR)/.build/release/bpf
 
 run: build
 	$(BIN)/jinnguard run

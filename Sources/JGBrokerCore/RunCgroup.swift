@@ -17,6 +17,17 @@ final class RunCgroup {
         return nil
     }
 
+    /// The agent's governed cgroup, when jg-kernel has made it (then the kernel plane's rules and
+    /// telemetry cover the run).
+    static func governedParent(stateDir: String, agentID: String) -> String? {
+        guard !agentID.isEmpty, !agentID.contains("/"), agentID != ".", agentID != ".." else { return nil }
+        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
+            let dir = root + "/jinnguard/" + KernelInstance.name(stateDir: stateDir) + "/agents/" + agentID
+            return access(dir + "/cgroup.procs", W_OK) == 0 ? dir : nil
+        }
+        return nil
+    }
+
     init?(parent: String, name: String) {
         path = parent + "/" + name
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return nil }

@@ -14,7 +14,13 @@ public struct ToolRunner {
     public var timeout: Double = 10
     public var outputCap = 1 << 20
 
-    public init(workspace: String) { self.workspace = workspace }
+    /// The daemon's state directory: names the kernel-plane instance whose agent cgroups are governed.
+    public var stateDir: String?
+
+    public init(workspace: String, stateDir: String? = nil) {
+        self.workspace = workspace
+        self.stateDir = stateDir
+    }
 
     public struct Result {
         /// One line, keys sorted (PROTOCOL.md §5).
@@ -30,9 +36,9 @@ public struct ToolRunner {
     }
 
     public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
-                    limits: ToolLimits = ToolLimits()) -> Result {
+                    limits: ToolLimits = ToolLimits(), agentID: String = "") -> Result {
         switch a.kind {
-        case "shell_command": return shell(a.command ?? "", constraints, limits)
+        case "shell_command": return shell(a.command ?? "", constraints, limits, agentID: agentID)
         case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
         case "network_request":
             return NetworkFetcher().fetch(url: a.url ?? "", method: a.method, allowed: allowedDestinations, constraints: constraints)
@@ -53,7 +59,7 @@ public struct ToolRunner {
     /// shell_command in a sandbox: its own cgroup, user/mount/pid/net/ipc/uts namespaces, a private /tmp,
     /// Landlock (read-only but the workspace; no TCP), a seccomp deny-list, no_new_privs, rlimits, a
     /// wall-clock limit, and captured output with a cap.
-    func shell(_ command: String, _ c: Constraints?, _ limits: ToolLimits) -> Result {
+    func shell(_ command: String, _ c: Constraints?, _ limits: ToolLimits, agentID: String = "") -> Result {
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         // Single-threaded broker: no exec can race between pipe() and FD_CLOEXEC.
         guard pipe(&outPipe) == 0 else { return failure("pipe: \(String(cString: strerror(errno)))") }
@@ -65,7 +71,8 @@ public struct ToolRunner {
         let errR = OwnedFD(adopting: errPipe[0]), errW = OwnedFD(adopting: errPipe[1])
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         Self.runCounter += 1
-        let cg = cgroupParent.flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
+        let governed = stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
+        let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
         defer { cg?.remove() }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
@@ -146,7 +153,7 @@ public struct ToolRunner {
         if timedOut { pairs.append(("error", .string("killed after \(limits.timeoutSeconds) s"))) }
         pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(stderr)), ("stdout", .string(stdout))]
         var r = Result(json: .object(pairs), executed: true)
-        r.sandbox = SandboxReport.names(achieved)
+        r.sandbox = SandboxReport.names(achieved) + (governed != nil && cg != nil ? ["kernel_governed"] : [])
         return r
     }
 

@@ -17,6 +17,21 @@ public final class EventLoop {
     public var stopRequested = false
     /// Called once per loop iteration, after handlers ran.
     public var onIteration: (() -> Void)?
+    /// Link output queued during this iteration, written once at its end: under load many frames share
+    /// one write instead of one write each.
+    private var flushes: [ObjectIdentifier: () -> Void] = [:]
+
+    public func flushAtEndOfIteration(_ owner: AnyObject, _ flush: @escaping () -> Void) {
+        flushes[ObjectIdentifier(owner)] = flush
+    }
+
+    private func runFlushes() {
+        while !flushes.isEmpty {
+            let f = flushes
+            flushes.removeAll(keepingCapacity: true)
+            for (_, fn) in f { fn() }
+        }
+    }
 
     public init() {}
 
@@ -64,6 +79,7 @@ public final class EventLoop {
             }
             fireTimers()
             onIteration?()
+            runFlushes()
         }
     }
 

@@ -92,6 +92,9 @@ public final class StreamConnection {
         return flush()
     }
 
+    /// Adds bytes to the output without writing (see `flush`).
+    public func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
+
     /// Writes as much queued output as the socket takes. Returns false when the peer is gone.
     @discardableResult
     public func flush() -> Bool {

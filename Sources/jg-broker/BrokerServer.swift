@@ -84,7 +84,7 @@ final class BrokerServer {
             let ws = state + "/workspace"
             if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
             _ = chown(ws, Privileges.nobody, Privileges.nobody)
-            runner = ToolRunner(workspace: ws)
+            runner = ToolRunner(workspace: ws, stateDir: state)
         } else {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
@@ -145,10 +145,37 @@ final class BrokerServer {
     }
 
     func fromKernel(_ r: inout LinkReader) throws(LinkProtocolError) {
-        guard KernelToBroker(rawValue: r.type) == .planes, let text = r.string(), r.atEnd, let v = try? JSONParser.parse(text) else {
-            throw LinkProtocolError(link: "kernel→broker", reason: "unexpected or malformed message \(r.type)")
+        switch KernelToBroker(rawValue: r.type) {
+        case .planes:
+            guard let text = r.string(), r.atEnd, let v = try? JSONParser.parse(text) else {
+                throw LinkProtocolError(link: "kernel→broker", reason: "malformed planes")
+            }
+            events.append(AuditRecords.event("KernelPlanes", signals: ["component=jg-kernel"], details: [("planes", v)]))
+        case .governed:
+            // Runs are placed in cgroups jg-kernel already governs; an answer to nothing asked is ignored.
+            guard r.bool() != nil, r.u64() != nil, r.string() != nil, r.atEnd else {
+                throw LinkProtocolError(link: "kernel→broker", reason: "malformed governed")
+            }
+        case .event:
+            guard let kind = r.string(), let cg = r.u64(), let pid = r.u32(), let detail = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "kernel→broker", reason: "malformed event")
+            }
+            kernelEvents.append(.object([("kind", .string(kind)), ("cgroup_id", .integer(.unsigned(cg))),
+                                         ("pid", .integer(.unsigned(UInt64(pid)))), ("detail", .string(detail))]))
+            if kernelEvents.count >= 64 { flushKernelEvents() }
+        case nil:
+            throw LinkProtocolError(link: "kernel→broker", reason: "unexpected message \(r.type)")
         }
-        events.append(AuditRecords.event("KernelPlanes", signals: ["component=jg-kernel"], details: [("planes", v)]))
+    }
+
+    /// Kernel telemetry is audited in batches (one record per batch), never one record per syscall.
+    var kernelEvents: [JSONValue] = []
+
+    func flushKernelEvents() {
+        guard !kernelEvents.isEmpty else { return }
+        events.append(AuditRecords.event("KernelTelemetry", signals: ["component=jg-kernel"],
+                                         details: [("events", .array(kernelEvents))]))
+        kernelEvents.removeAll()
     }
 
     /// Steps 17–18 and CONSTRAIN's rate limit: the broker re-checks what it will do.
@@ -179,6 +206,7 @@ final class BrokerServer {
 
     /// Makes the batch durable, then executes what was allowed, records the outcomes, and replies.
     func commit() {
+        flushKernelEvents()
         guard !batch.isEmpty || !events.isEmpty else { return }
         let items = batch
         batch.removeAll(keepingCapacity: true)
@@ -195,8 +223,8 @@ final class BrokerServer {
                                                      violated: item.violated, constraints: item.constraints,
                                                      sealed: (try sealed.pseudonym(subject), commitment)))
             }
-            // Sealed data first: the chain never refers to bytes that are not on disk.
-            sealed.sync()
+            // Sealed data is written before the chain entry that commits to it, and made durable with the
+            // next checkpoint: a second fdatasync per batch would double the cost of every decision.
         } catch {
             auditError = error.description
             report()
@@ -223,7 +251,7 @@ final class BrokerServer {
                 let agent = policy?.agent(item.context.agentID)
                 let r = runner.run(action, constraints: item.constraints,
                                    allowedDestinations: agent?.allowedNetworkDestinations ?? [],
-                                   limits: agent?.toolLimits ?? ToolLimits())
+                                   limits: agent?.toolLimits ?? ToolLimits(), agentID: item.context.agentID)
                 outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed, sandbox: r.sandbox))
                 body += JSONWriter.write(r.json) + "\n"
             }
@@ -247,6 +275,7 @@ final class BrokerServer {
     /// itself stays durable, and the next checkpoint covers everything before it.
     func checkpoint() {
         guard let audit, let key = signingKey, audit.nextIndex > 0 else { return }
+        sealed?.sync()
         do {
             try AuditCheckpoint.append(logPath: auditPath, lastIndex: audit.nextIndex - 1, lastHash: audit.lastHash, key: key)
             lastCheckpoint = audit.nextIndex

@@ -11,6 +11,8 @@ final class ClientConnection {
     enum State { case header, body(Int), waiting(UInt64), closing }
     let conn: StreamConnection
     let peer: PeerCredentials
+    /// Observed once per connection: the peer process behind a socket does not change.
+    lazy var observation = PeerObservation.observe(peer)
     var state = State.header
     var deadline: Double
 
@@ -289,7 +291,7 @@ final class GateServer {
             return
         }
         let now = UInt64(time(nil))
-        switch decider.evaluate(body: body, peer: c.peer, now: now) {
+        switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in c.observation }) {
         case let .reject(token):
             reject(c, fd, token)
         case let .deny(token, reason, ctx):

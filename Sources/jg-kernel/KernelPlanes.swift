@@ -2,55 +2,145 @@ import CBPF
 import Glibc
 import JGJSON
 
-/// Which BPF planes load and attach on this host. "Active" means a program was really loaded and
-/// attached here (systemd's bpf_restrict_fs_supported rule); otherwise the errno and the reason.
+/// A loaded BPF object from bpf/ and its links (kept for the life of the process; the links are also
+/// pinned, so they outlive it).
+final class BPFObject {
+    let raw: OpaquePointer
+    init(_ raw: OpaquePointer) { self.raw = raw }
+    deinit { jg_bpf_object_close(raw) }
+}
+
+/// Which BPF planes are active here. "Active" means the REAL object of that plane from bpf/ was loaded
+/// (verified by this kernel) and every one of its programs is attached (its link pinned) — systemd's
+/// bpf_restrict_fs_supported rule. Otherwise: the errno and the reason, and the plane is never reported active.
 struct KernelPlanes {
     struct Entry {
         var name: String
+        var object: String
         var active: Bool
         var errno: Int32
         var reason: String
+        var programs: [String] = []
+        /// Links taken over from a previous jg-kernel (pins that kept enforcing across its restart).
+        var adopted = 0
     }
 
     var entries: [Entry]
+    var objects: [BPFObject] = []
 
-    static func cgroupRoot() -> String? {
-        // cgroup v2 has cgroup.controllers at its root; a v1 hierarchy does not.
-        for p in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(p + "/cgroup.controllers", F_OK) == 0 { return p }
-        return nil
+    /// Plane name, object file, whether its programs attach to the instance cgroup.
+    static let layout: [(String, String)] = [
+        ("cgroup_sock_addr", "jg_sock.bpf.o"),
+        ("tracepoint", "jg_trace.bpf.o"),
+        ("lsm", "jg_lsm.bpf.o"),
+    ]
+
+    static func inactiveAll(errno e: Int32, reason: String) -> KernelPlanes {
+        KernelPlanes(entries: layout.map { Entry(name: $0.0, object: $0.1, active: false, errno: e, reason: reason) })
     }
 
-    static func probe() -> KernelPlanes {
-        var out: [Entry] = []
-        let lsm = jg_bpf_probe_lsm()
-        out.append(entry("lsm", lsm, hint: lsm == -EPERM ? "the kernel refuses BPF-LSM programs here (lockdown or no CAP_MAC_ADMIN path)" : nil))
-        out.append(entry("tracepoint", jg_bpf_probe_tracepoint(), hint: nil))
-        if let cg = cgroupRoot() {
-            // The supervisor creates <cgroup2>/jinnguard for us: the cgroup2 root itself is not writable
-            // without CAP_DAC_OVERRIDE, which jg-kernel does not keep.
-            let root = access(cg + "/jinnguard", W_OK) == 0 ? cg + "/jinnguard" : cg
-            let dir = "\(root)/probe-\(getpid())"
-            if mkdir(dir, 0o700) == 0 {
-                out.append(entry("cgroup_sock_addr", jg_bpf_probe_cgroup_connect4(dir), hint: nil))
-                rmdir(dir)
+    /// Load every object, attach every program, pin every link (adopting pins a previous jg-kernel left).
+    static func load(bpfDir: String, paths: KernelPaths) -> KernelPlanes {
+        guard KernelPaths.fsType(KernelPaths.bpffs) == KernelPaths.bpfFSMagic else {
+            return inactiveAll(errno: ENOENT, reason: "bpffs is not mounted at \(KernelPaths.bpffs): nothing could be pinned")
+        }
+        for d in [paths.pinRoot, paths.linkDir] where mkdir(d, 0o700) != 0 && errno != EEXIST {
+            let e = errno
+            return inactiveAll(errno: e, reason: "cannot create \(d): \(KernelPaths.errnoText(e))")
+        }
+        var cgroupFD: Int32 = -1
+        var cgroupProblem: (Int32, String)?
+        // The cgroup programs attach to <cgroup2>/jinnguard (multi-attach links: one set per instance, each
+        // acting only on the cgroups in its own jg_governed), so that the broker's run cgroups anywhere below
+        // it can be governed. Nothing is ever attached above it.
+        if let dir = paths.cgroupDir, let base = paths.cgroupBase {
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                cgroupProblem = (errno, "cannot create \(dir): \(KernelPaths.errnoText(errno))")
             } else {
-                out.append(Entry(name: "cgroup_sock_addr", active: false, errno: errno, reason: "cannot create a probe cgroup under \(root): \(String(cString: strerror(errno)))"))
+                cgroupFD = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if cgroupFD < 0 { cgroupProblem = (errno, "cannot open \(base): \(KernelPaths.errnoText(errno))") }
             }
         } else {
-            out.append(Entry(name: "cgroup_sock_addr", active: false, errno: ENOENT, reason: "no cgroup v2 mount found"))
+            cgroupProblem = (ENOENT, "no cgroup v2 mount found")
         }
-        return KernelPlanes(entries: out)
+        defer { if cgroupFD >= 0 { close(cgroupFD) } }
+
+        var out = KernelPlanes(entries: [])
+        for (plane, file) in layout {
+            var entry = Entry(name: plane, object: file, active: false, errno: 0, reason: "")
+            let path = bpfDir + "/" + file
+            if plane == "cgroup_sock_addr", let (e, why) = cgroupProblem {
+                entry.errno = e; entry.reason = why
+                out.entries.append(entry); continue
+            }
+            guard access(path, R_OK) == 0 else {
+                entry.errno = errno
+                entry.reason = "object \(path) missing (build with `make bpf`): \(KernelPaths.errnoText(errno))"
+                out.entries.append(entry); continue
+            }
+            var err: Int32 = 0
+            guard let raw = jg_bpf_object_load(path, paths.pinRoot, &err) else {
+                entry.errno = -err
+                entry.reason = loadReason(plane: plane, errno: -err)
+                out.entries.append(entry); continue
+            }
+            let obj = BPFObject(raw)
+            var newlyPinned: [String] = []
+            var failed = false
+            for i in 0..<jg_bpf_object_program_count(raw) {
+                let name = String(cString: jg_bpf_program_name(raw, i))
+                let pin = paths.linkDir + "/" + name
+                var adopted: Int32 = 0
+                let r = jg_bpf_program_attach(raw, i, cgroupFD, pin, &adopted)
+                if r != 0 {
+                    entry.errno = -r
+                    entry.reason = "attach \(name): \(KernelPaths.errnoText(-r))" + libbpfSuffix()
+                    failed = true
+                    break
+                }
+                entry.programs.append(name)
+                if adopted != 0 { entry.adopted += 1 } else { newlyPinned.append(pin) }
+            }
+            if failed {
+                // Roll back what this attempt attached; links adopted from before stay as they were.
+                for pin in newlyPinned { _ = jg_bpf_link_detach_pinned(pin); unlink(pin) }
+                entry.programs = []
+                out.entries.append(entry); continue
+            }
+            entry.active = true
+            entry.reason = "loaded and attached: " + entry.programs.joined(separator: ", ")
+                + (entry.adopted > 0 ? " (\(entry.adopted) link(s) adopted from pins of a previous jg-kernel)" : "")
+            out.objects.append(obj)
+            out.entries.append(entry)
+        }
+        return out
     }
 
-    static func entry(_ name: String, _ rc: Int32, hint: String?) -> Entry {
-        if rc == 0 { return Entry(name: name, active: true, errno: 0, reason: "loaded and attached") }
-        let e = -rc
-        return Entry(name: name, active: false, errno: e, reason: hint ?? String(cString: strerror(e)))
+    static func libbpfSuffix() -> String {
+        let m = String(cString: jg_bpf_last_message())
+        return m.isEmpty ? "" : " (libbpf: \(m))"
     }
+
+    static func loadReason(plane: String, errno e: Int32) -> String {
+        var why = "load: \(KernelPaths.errnoText(e))"
+        if plane == "lsm" && e == EPERM {
+            why = "the kernel refuses to load BPF-LSM programs here (EPERM: lockdown or no BPF-LSM attach path)"
+        }
+        return why + libbpfSuffix()
+    }
+
+    func isActive(_ plane: String) -> Bool { entries.first { $0.name == plane }?.active ?? false }
 
     var json: String {
         JSONWriter.write(.object(entries.map { e in
-            (e.name, .object([("active", .bool(e.active)), ("errno", .integer(.signed(Int64(e.errno)))), ("reason", .string(e.reason))]))
+            (e.name, .object([
+                ("active", .bool(e.active)),
+                ("errno", .integer(.signed(Int64(e.errno)))),
+                ("reason", .string(e.reason)),
+                ("object", .string(e.object)),
+                ("programs", .array(e.programs.map { .string($0) })),
+                ("adopted_links", .integer(.signed(Int64(e.adopted)))),
+            ]))
         }))
     }
 }

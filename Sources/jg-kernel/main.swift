@@ -3,40 +3,205 @@ import JGSandbox
 import Glibc
 import JGIPC
 import JGJSON
+import JGPolicy
 
-// jg-kernel: owns the BPF plane. Keeps CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN only, probes which planes
-// really load and attach here, and reports exactly that. fd 3 = control link.
+// jg-kernel: owns the BPF plane. Loads the real objects of bpf/ (pinned under /sys/fs/bpf/jinnguard/<instance>),
+// reports exactly which planes are active, governs cgroups for the broker (cgroup id → agent, each agent's
+// denied destinations and directories from the policy) and drains exec/open/connect telemetry.
+// Keeps CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN only. fd 3 = control link.
+//   jg-kernel detach [INSTANCE]   break-glass (root): force-detach and unpin everything (see Detach.swift)
 Log.name = "jg-kernel"
 signal(SIGPIPE, SIG_IGN)
+
+if CommandLine.arguments.count >= 2 && CommandLine.arguments[1] == "detach" {
+    exit(Detach.run(instance: CommandLine.arguments.count >= 3 ? CommandLine.arguments[2] : nil))
+}
+
+// bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below.
+let bpffsProblem = KernelPaths.prepareBPFFS()
+if let bpffsProblem { Log.warn(bpffsProblem) }
 
 let CAP_NET_ADMIN: Int32 = 12, CAP_PERFMON: Int32 = 38, CAP_BPF: Int32 = 39
 do { try Capabilities.keepOnly([CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF]) } catch { Log.error("\(error)"); exit(2) }
 try? Privileges.noNewPrivileges()
+jg_bpf_set_logging(0)
 
 let loop = EventLoop()
 let control: ControlChannel
 do { control = try ControlChannel(component: .kernel, loop: loop) } catch { Log.error("\(error)"); exit(2) }
 
-let planes = KernelPlanes.probe()
-for p in planes.entries { Log.info("plane \(p.name): \(p.active ? "active" : "inactive (\(p.reason))")") }
+final class KernelState {
+    var paths: KernelPaths?
+    var planes: KernelPlanes?
+    var governance: Governance?
+    var telemetry: Telemetry?
+    var broker: LinkEndpoint?
+    /// The broker asked for planes before they were loaded: answer once they are.
+    var planesOwed = false
+    /// The broker audits `event` batches (KernelToBroker.event is part of its message set).
+    var brokerTakesEvents = true
 
-var broker: LinkEndpoint?
-control.onConfigure = { _, _, _ in
-    control.reportStatus(planes.json)
-    return (true, planes.entries.map { "\($0.name)=\($0.active ? "active" : "inactive")" }.joined(separator: " "))
-}
-control.onLink = { peer, fd in
-    guard peer == .broker, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
-    broker?.close()
-    broker = ep
-    ep.onMessage = { [unowned ep] r throws(LinkProtocolError) in
-        guard BrokerToKernel(rawValue: r.type) == .planesRequest, r.atEnd else {
-            throw LinkProtocolError(link: "broker→kernel", reason: "unexpected message \(r.type)")
-        }
+    var planesJSON: String { planes?.json ?? KernelPlanes.inactiveAll(errno: EAGAIN, reason: "not configured yet").json }
+
+    func sendPlanes() {
+        guard let b = broker else { return }
         var w = LinkWriter(type: KernelToBroker.planes.rawValue)
-        w.string(planes.json)
-        ep.send(w)
+        w.string(planesJSON)
+        b.send(w)
+    }
+
+    /// First configuration: load the objects from settings.bpf_dir, adopt pins, open maps, start telemetry.
+    func start(bpfDir: String, stateDir: String) {
+        let p = KernelPaths(instance: KernelPaths.instanceName(stateDir: stateDir), cgroupBase: KernelPaths.cgroupBase())
+        paths = p
+        let loaded: KernelPlanes
+        if let bpffsProblem {
+            loaded = KernelPlanes.inactiveAll(errno: EPERM, reason: bpffsProblem)
+        } else {
+            loaded = KernelPlanes.load(bpfDir: bpfDir, paths: p)
+        }
+        planes = loaded
+        Log.info("instance \(p.instance): pins \(p.pinRoot), cgroup \(p.cgroupDir ?? "none"), agents \(p.agentsDir ?? "none")")
+        for e in loaded.entries {
+            if e.active { Log.info("plane \(e.name): active (\(e.reason))") }
+            else { Log.warn("plane \(e.name): inactive: errno \(e.errno): \(e.reason)") }
+        }
+        if loaded.entries.contains(where: \.active), let maps = BPFMaps(pinRoot: p.pinRoot) {
+            let g = Governance(maps: maps, paths: p)
+            g.pruneVanished()
+            governance = g
+            if let t = Telemetry(governance: g) {
+                telemetry = t
+                loop.register(t.fd, events: Int16(POLLIN)) { [unowned self] _ in self.drainEvents() }
+            }
+        } else {
+            Log.warn("no plane active: no cgroup is governed, nothing is enforced by jg-kernel")
+        }
+        if planesOwed { planesOwed = false; sendPlanes() }
+    }
+
+    func drainEvents() {
+        guard let t = telemetry else { return }
+        _ = t.drain(queueForBroker: brokerTakesEvents && broker?.isOpen == true)
+        flushEvents()
+    }
+
+    /// Everything waiting goes out in one batch per loop turn; a missing broker never slows the kernel side.
+    func flushEvents() {
+        guard let t = telemetry, let b = broker, b.isOpen, brokerTakesEvents else { return }
+        for ev in t.takePending() {
+            var w = LinkWriter(type: KernelToBroker.event.rawValue)
+            w.string(ev.kind); w.u64(ev.cgroupID); w.u32(ev.pid); w.string(ev.detail)
+            if !b.send(w) { break }
+        }
+    }
+
+    var statusJSON: String {
+        var fields: [(String, JSONValue)] = [("planes", (try? JSONParser.parse(planesJSON)) ?? .null)]
+        if let g = governance {
+            fields += [
+                ("instance", .string(paths?.instance ?? "")),
+                ("governed_cgroups", .integer(.signed(Int64(g.governed.count)))),
+                ("generation", .integer(.signed(Int64(g.generation)))),
+                ("denied", .integer(.unsigned(g.counter(UInt32(JG_STAT_DENIED.rawValue))))),
+                ("events_kernel", .integer(.unsigned(g.counter(UInt32(JG_STAT_EVENTS.rawValue))))),
+                ("events_dropped_kernel", .integer(.unsigned(g.counter(UInt32(JG_STAT_DROPPED.rawValue))))),
+                ("events_received", .integer(.unsigned(telemetry?.received ?? 0))),
+                ("events_dropped_user", .integer(.unsigned(telemetry?.droppedUser ?? 0))),
+            ]
+        }
+        return JSONWriter.write(.object(fields))
+    }
+
+    /// Orderly stop of the whole daemon (SIGTERM from the supervisor): take our enforcement down with us.
+    /// A crash or kill -9 leaves the pins, and the next jg-kernel adopts them.
+    func teardown() {
+        guard let p = paths else { return }
+        let n = removePinTree(p.pinRoot, detachLinks: true)
+        rmdir(p.pinRoot)
+        if let dir = p.cgroupDir { Detach.removeEmptyCgroups(dir) }
+        Log.info("stopped: \(n) pin(s) of instance \(p.instance) removed, links detached")
     }
 }
+
+let state = KernelState()
+
+control.onConfigure = { text, name, settingsText in
+    let policy: Policy
+    do { policy = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, "policy: \(error)") }
+    if state.paths == nil {
+        guard let s = try? JSONParser.parse(settingsText), let bpfDir = s["bpf_dir"]?.stringValue,
+              let stateDir = s["state_dir"]?.stringValue else {
+            return (false, "settings need bpf_dir and state_dir")
+        }
+        let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
+        state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
+    }
+    var notes: [String] = []
+    if let g = state.governance {
+        do {
+            notes += try g.apply(policy)
+        } catch {
+            Log.error("policy rules not applied: \(error)")
+            return (false, "policy rules not applied: \(error)")
+        }
+        notes += g.governAgentDirectories()
+        notes.forEach { Log.warn($0) }
+        Log.info("policy \(name): rules generation \(g.generation), \(g.governed.count) governed cgroup(s)")
+    }
+    control.reportStatus(state.statusJSON)
+    let summary = state.planes?.entries.map { "\($0.name)=\($0.active ? "active" : "inactive")" }.joined(separator: " ") ?? ""
+    return (true, summary + (notes.isEmpty ? "" : " (\(notes.count) warning(s))"))
+}
+
+control.onLink = { peer, fd in
+    guard peer == .broker, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
+    state.broker?.close()
+    state.broker = ep
+    state.brokerTakesEvents = true
+    ep.onMessage = { r throws(LinkProtocolError) in
+        switch BrokerToKernel(rawValue: r.type) {
+        case .planesRequest:
+            guard r.atEnd else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed planesRequest") }
+            if state.planes == nil { state.planesOwed = true } else { state.sendPlanes() }
+        case .govern, .release:
+            let isGovern = r.type == BrokerToKernel.govern.rawValue
+            guard let path = r.string() else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed govern/release") }
+            let agent = isGovern ? r.string() : ""
+            guard let agent, r.atEnd else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed govern/release") }
+            state.brokerTakesEvents = true
+            let res: Governance.Result
+            if let g = state.governance {
+                res = isGovern ? g.govern(path: path, agent: agent) : g.release(path: path)
+            } else {
+                res = Governance.Result(ok: false, cgroupID: 0, message: "no BPF plane is active here; nothing can be governed")
+            }
+            (res.ok ? Log.info : Log.warn)("\(isGovern ? "govern" : "release") \(path)\(isGovern ? " as \(agent)" : ""): \(res.message)")
+            var w = LinkWriter(type: KernelToBroker.governed.rawValue)
+            w.bool(res.ok); w.u64(res.cgroupID); w.string(res.message)
+            ep.send(w)
+        case nil:
+            throw LinkProtocolError(link: "broker→kernel", reason: "unexpected message \(r.type)")
+        }
+    }
+}
+
+let signals: SignalSource
+do { signals = try SignalSource(signals: [SIGTERM, SIGINT]) } catch { Log.error("\(error)"); exit(2) }
+loop.register(signals.fd.raw, events: Int16(POLLIN)) { _ in
+    if !signals.drain().isEmpty {
+        state.drainEvents()
+        state.teardown()
+        exit(0)
+    }
+}
+
+func every(_ seconds: Double, _ action: @escaping () -> Void) {
+    loop.after(seconds) { action(); every(seconds, action) }
+}
+every(0.1) { state.drainEvents() }
+every(10) { control.reportStatus(state.statusJSON) }
+every(30) { state.governance?.pruneVanished() }
+
 control.reportReady()
 loop.run()

@@ -45,9 +45,15 @@ final class Supervisor {
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
 
-    func setWarnings(_ w: [Finding]) {
+    func setWarnings(_ w: [Finding], log: Bool = true) {
         policyWarnings = w.map { $0.formatted(file: settings.policyFile) }
-        for line in policyWarnings { Log.warn("policy: \(line)") }
+        if log { for line in policyWarnings { Log.warn("policy: \(line)") } }
+    }
+
+    /// jg-kernel's status carries its planes under "planes" (and counters beside them).
+    var kernelPlanes: JSONValue {
+        guard let s = children[.kernel]?.status else { return .object([]) }
+        return s["planes"] ?? s
     }
     var signals: SignalSource!
     var metrics: MetricsServer?
@@ -80,7 +86,8 @@ final class Supervisor {
         }
         let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
         policy = p
-        setWarnings(warnings)
+        // Logged once start-up cannot fail any more: a refused start says one line.
+        setWarnings(warnings, log: false)
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
@@ -96,7 +103,7 @@ final class Supervisor {
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
             metrics?.details = { [unowned self] in
-                .object([("kernel_planes", self.children[.kernel]?.status ?? .object([])),
+                .object([("kernel_planes", self.kernelPlanes),
                          ("components", .object(Component.allCases.map { c in
                              (c.rawValue, .object([("pid", .integer(.signed(Int64(self.children[c]?.pid ?? 0)))),
                                                    ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0))))]))
@@ -106,6 +113,7 @@ final class Supervisor {
     }
 
     func run() -> Int32 {
+        for line in policyWarnings { Log.warn("policy: \(line)") }
         loop.register(signals.fd.raw, events: Int16(POLLIN)) { [unowned self] _ in self.handleSignals() }
         statusTick()
         for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
@@ -260,7 +268,7 @@ final class Supervisor {
         let v: JSONValue = .object([
             ("supervisor_pid", .integer(.signed(Int64(getpid())))), ("healthy", .bool(ok)), ("reason", .string(why)),
             ("socket", .string(settings.socketPath)), ("audit_log", .string(settings.auditLog)), ("policy", .string(settings.policyFile)),
-            ("components", .object(comps)), ("kernel_planes", children[.kernel]?.status ?? .object([])),
+            ("components", .object(comps)), ("kernel_planes", kernelPlanes),
             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
         ])
         let path = settings.stateDir + "/status.json"

@@ -48,12 +48,17 @@ public final class LinkEndpoint {
         loop.setEvents(conn.fd.raw, Int16(POLLIN) | (conn.hasPendingOutput ? Int16(POLLOUT) : 0))
     }
 
-    /// Queues one message. Returns false when the link is (now) closed.
+    /// Queues one message; it is written with everything else queued in this loop iteration.
+    /// Returns false when the link is closed.
     @discardableResult
     public func send(_ w: LinkWriter) -> Bool {
         guard isOpen else { return false }
-        if !conn.send(w.frame) { close(); return false }
-        updateInterest()
+        conn.queue(w.frame)
+        loop.flushAtEndOfIteration(self) { [weak self] in
+            guard let self, self.isOpen else { return }
+            if !self.conn.flush() { self.close(); return }
+            self.updateInterest()
+        }
         return true
     }
 

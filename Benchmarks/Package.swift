@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Stage microbenchmarks for `make bench` (scripts/bench.sh builds and runs this with -c release).
+// The main package exports only executables, so the library targets it measures are the main package's
+// own sources, reached through the symlinks in Sources/ (Sources/JGJSON -> ../../Sources/JGJSON, ...):
+// the same code the daemon runs, compiled with the same settings. Nothing here is shipped.
+func shim(_ name: String, _ libs: [String]) -> Target {
+    .target(name: name, path: "Sources/\(name)", linkerSettings: libs.map { .linkedLibrary($0) })
+}
+
+let package = Package(
+    name: "JinnGuardBenchmarks",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        shim("CJGSys", []),
+        shim("COpenSSL", ["crypto"]),
+        shim("CKeyutils", ["keyutils"]),
+        .target(name: "JGIPC", dependencies: ["CJGSys"]),
+        .target(name: "JGJSON"),
+        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
+        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON", "JGCrypto"]),
+        .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
+        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
+        // Only AuditRecords.swift of JGBrokerCore (the rest pulls in the broker's execution dependencies).
+        .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGAudit"], path: "Sources/JGBrokerRecords"),
+        .executableTarget(name: "jg-stage-bench",
+                          dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGGateCore", "JGBrokerCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+../../../Sources/JGBrokerCore/AuditRecords.swift

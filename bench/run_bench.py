@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Runs every Jinn Guard benchmark once and writes BENCHMARKS.md (called by scripts/bench.sh).
+
+Everything comes from this one run: the floor (bench/floor.c) is measured on the same machine, in
+the same minute, on the same file system as the daemon's audit log, so the ratios stay honest even
+when the absolute numbers are noisy. No timed assertions: this reports, it never fails on a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COMPONENTS = ("jg-gate", "jg-prover", "jg-broker", "jg-kernel")
+NONROOT = 10001
+NAGENTS = 256
+
+# The e2e test policy (tests/e2e/e2e_helpers.py DEFAULT_POLICY, claims_agent) plus 256 agents of the
+# same shape, one per concurrent client, so that no two clients race on one agent's sequence counter.
+POLICY_HEAD = """\
+global_safety_ceiling: 90.0
+deny_anonymous_agents: true
+canary_resources: ["canary_decoy_a91f"]
+enforcement_scope: {governed_path_prefixes: []}
+runtime_policy: {deny_root_peers: false, allowed_peer_uids: [], require_brokered_execution: false, require_sandbox_namespace: false}
+agent_nodes:
+  - id: claims_agent
+    privilege_tier: 1
+    allowed_peer_uids: []
+    allowed_intents: [read_customer_record, summarize_claim, list_claims]
+    allowed_executables: []
+    max_sequence_quota: 0
+    invariants: []
+"""
+AGENT = """\
+  - id: bench_agent_{i:03d}
+    privilege_tier: 1
+    allowed_peer_uids: []
+    allowed_intents: [read_customer_record, summarize_claim, list_claims]
+    allowed_executables: []
+    max_sequence_quota: 0
+    invariants: []
+"""
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[:3].__str__().replace("'", "")
+
+
+def children_of(ppid: int) -> dict[str, int]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            found[comm] = int(entry)
+    return found
+
+
+def vmrss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        f = stat[stat.rindex(")") + 2:].split()
+        return int(f[11]) + int(f[12])
+    except OSError:
+        return 0
+
+
+class Daemon:
+    def __init__(self, bindir: Path, root: Path):
+        self.bin = bindir / "jinnguard"
+        self.root = root
+        self.socket = root / "jg.sock"
+        self.audit = root / "audit.jsonl"
+        self.secret_file = root / "secret"
+        self.policy = root / "policy.yaml"
+        self.policy.write_text(POLICY_HEAD + "".join(AGENT.format(i=i) for i in range(NAGENTS)))
+        self.secret_file.write_bytes(("bench-" + os.urandom(16).hex()).encode() + b"\n")
+        os.chmod(self.secret_file, 0o644)  # the non-root load generator signs with it (bench only)
+        self.output: list[str] = []
+        self.proc = None
+
+    def start(self, timeout=90):
+        argv = [str(self.bin), "run", "--socket-path", str(self.socket), "--lineage-file", str(self.root / "lineage.json"),
+                "--audit-log", str(self.audit), "--policy-file", str(self.policy), "--socket-mode", "0666",
+                "--secret-file", str(self.secret_file), "--state-dir", str(self.root / "state")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JINN_GUARD_", "JINNGUARD_"))}
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     text=True, errors="replace", env=env, cwd=str(self.root))
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("daemon not ready:\n" + "\n".join(self.output[-40:]))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if all(c in self.components() for c in COMPONENTS):
+                break
+            time.sleep(0.05)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
+            if line.startswith("jinnguard: ready"):
+                self.ready.set()
+
+    def components(self) -> dict[str, int]:
+        return {k: v for k, v in children_of(self.proc.pid).items() if k in COMPONENTS}
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        comps = self.components()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            for pid in comps.values():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            return None
+
+
+def rss_snapshot(d: Daemon) -> dict[str, int]:
+    out = {c: vmrss_kib(p) or 0 for c, p in d.components().items()}
+    out["jinnguard (supervisor)"] = vmrss_kib(d.proc.pid) or 0
+    return out
+
+
+class RssSampler:
+    """Peak VmRSS per component while a load runs."""
+
+    def __init__(self, d: Daemon):
+        self.d = d
+        self.peak: dict[str, int] = {}
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            for k, v in rss_snapshot(self.d).items():
+                self.peak[k] = max(self.peak.get(k, 0), v)
+            self.stop_ev.wait(0.1)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop_ev.set()
+        self.t.join()
+
+
+def as_nonroot(argv):
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", f"--reuid={NONROOT}", f"--regid={NONROOT}", "--clear-groups", *argv]
+
+
+def loadgen(args, d: Daemon, *extra, timeout=180) -> dict:
+    argv = as_nonroot([str(args.loadgen), "--socket", str(d.socket), "--secret-file", str(d.secret_file), *map(str, extra)])
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd="/")
+    if p.returncode != 0:
+        raise RuntimeError(f"loadgen {extra} failed rc={p.returncode}: {p.stderr}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    log(f"{r['label']}: {r['measured']} req, {r['rate_per_s']}/s, p50 {r['latency'].get('p50_us')} µs, "
+        f"errors {r['errors']}, fail-opens {r['failopens']}, tokens {r['tokens']}")
+    return r
+
+
+def floor(args, root: Path, durable: bool, n: int) -> dict:
+    argv = [str(args.floor), "-n", str(n)]
+    if durable:
+        argv += ["--fsync", str(root / "floor-audit.bin")]
+    out = sh(argv, timeout=300)
+    kv = dict(x.split("=") for x in out.split()[2:])
+    log(out)
+    return {k: float(v) for k, v in kv.items()}
+
+
+def profile(args, d: Daemon, seconds: float) -> dict[str, str]:
+    """perf (cpu-clock: this VM has no hardware counters) on gate and broker during a 64-client load."""
+    if not shutil.which("perf"):
+        return {}
+    comps = d.components()
+    outs = {}
+    procs = []
+    for name in ("jg-gate", "jg-broker", "jg-prover"):
+        data = d.root / f"perf-{name}.data"
+        procs.append((name, data, subprocess.Popen(
+            ["perf", "record", "-e", "cpu-clock", "-F", "1999", "-g", "-o", str(data), "-p", str(comps[name]),
+             "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    time.sleep(0.3)
+    try:
+        loadgen(args, d, "-c", 64, "-n", 10_000_000, "-w", 0, "-t", seconds - 0.5, "--deny-every", 10,
+                "--label", "profiled-64")
+    except Exception as e:  # noqa: BLE001
+        log(f"profile load: {e}")
+    for name, data, p in procs:
+        p.wait(60)
+        rep = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,symbol",
+                              "--percent-limit", "1.5", "-g", "none"], capture_output=True, text=True, timeout=120)
+        text = rep.stdout
+        if shutil.which("swift"):
+            dem = subprocess.run(["swift", "demangle", "--simplified", "--compact"], input=text, capture_output=True,
+                                 text=True, timeout=60)
+            if dem.returncode == 0:
+                text = dem.stdout
+        lines = [l for l in text.splitlines() if l.strip() and not l.startswith("#")]
+        outs[name] = "\n".join(l[:160] for l in lines[:22])
+        kernel = sum(float(l.split("%")[0]) for l in lines if "[kernel" in l and "%" in l)
+        outs[name + ":kernel_pct_listed"] = f"{kernel:.1f}"
+    return outs
+
+
+def stages(args, root: Path) -> dict:
+    out = {}
+    p = subprocess.run([str(args.stages), str(root / "stage-audit.bin")], capture_output=True, text=True, timeout=300)
+    out["c"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    p = subprocess.run([sys.executable, str(REPO / "bench" / "stages_py.py")], capture_output=True, text=True, timeout=300)
+    out["py"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    if args.swift_stages and Path(args.swift_stages).exists():
+        p = subprocess.run([str(args.swift_stages), str(root / "swift-stage-audit.jsonl")], capture_output=True,
+                           text=True, timeout=300)
+        out["swift"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        if p.returncode != 0:
+            out["swift_error"] = p.stderr[-2000:]
+    return out
+
+
+def prover_bench(bindir: Path) -> str:
+    exe = bindir / "jg-bench-prover"
+    if not exe.exists():
+        return None
+    p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    return p.stdout + (f"\n(exit status {p.returncode}; stderr: {p.stderr.strip()[:500]})" if p.returncode else "")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bindir", required=True, type=Path)
+    ap.add_argument("--floor", required=True, type=Path)
+    ap.add_argument("--loadgen", required=True, type=Path)
+    ap.add_argument("--stages", required=True, type=Path)
+    ap.add_argument("--swift-stages", default=None)
+    ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--render-only", default=None, help="render BENCHMARKS.md from a saved results JSON")
+    args = ap.parse_args()
+    if args.render_only:
+        sys.path.insert(0, str(REPO / "bench"))
+        import report  # noqa: E402
+        R = json.loads(Path(args.render_only).read_text())
+        Path(args.out).write_text(report.render(R))
+        return
+
+    R: dict = {"started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
+    R["commit"] = os.environ.get("BENCH_COMMIT") or sh(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"])
+    R["dirty"] = False if os.environ.get("BENCH_COMMIT") else bool(
+        sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]))
+    R["machine"] = {
+        "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                     if l.startswith("model name")), platform.processor()),
+        "cores": os.cpu_count(),
+        "mem": next(l.split(":", 1)[1].strip() for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")),
+        "kernel": platform.release(),
+        "fs": sh(["findmnt", "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "-T", tempfile.gettempdir()]),
+        "swift": sh(["swift", "--version"]).splitlines()[0] if shutil.which("swift") else "?",
+        "gcc": sh(["gcc", "--version"]).splitlines()[0],
+        "virt": sh(["systemd-detect-virt"]) if shutil.which("systemd-detect-virt") else "?",
+    }
+    R["loadavg_before"] = loadavg()
+    root = Path(tempfile.mkdtemp(prefix="jgbench-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    n = args.requests
+    d = Daemon(args.bindir, root)
+    try:
+        log(f"floor, in {root}")
+        R["floor_ipc"] = floor(args, root, False, n)
+        R["floor_durable"] = floor(args, root, True, n)
+
+        log("starting the release daemon")
+        d.start()
+        time.sleep(1.0)
+        R["rss_idle"] = rss_snapshot(d)
+
+        L = R["latency"] = {}
+        L["allow_persistent"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--label", "allow-persistent")
+        L["allow_per_request"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--per-request", "--label", "allow-per-request")
+        L["deny_unknown"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--kind", "unknown", "--label", "deny-unknown-agent")
+        L["deny_badsig"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--kind", "badsig", "--label", "deny-bad-signature")
+        # the floor again, now that the daemon is idle-but-running: shows drift in machine load
+        R["floor_durable_after"] = floor(args, root, True, n // 2)
+
+        T = R["throughput"] = {}
+        R["rss_load"] = {}
+        ticks0 = {c: cpu_ticks(p) for c, p in d.components().items()}
+        with RssSampler(d) as s:
+            for c in (1, 8, 64, 256):
+                total = max(n, 20_000 if c == 1 else 50_000)
+                T[c] = loadgen(args, d, "-c", c, "-n", total, "-w", min(2000, 10 * c), "-t", 40, "--deny-every", 10,
+                               "--label", f"throughput-{c}")
+        R["rss_load"] = s.peak
+        hz = os.sysconf("SC_CLK_TCK")
+        R["cpu_s_throughput"] = {c: (cpu_ticks(p) - ticks0.get(c, 0)) / hz for c, p in d.components().items()}
+        time.sleep(1.0)
+        R["rss_after"] = rss_snapshot(d)
+
+        log("profiling gate, prover and broker under 64 clients")
+        try:
+            R["profile"] = profile(args, d, 8.0)
+        except Exception as e:  # noqa: BLE001
+            R["profile"] = {"error": str(e)}
+    finally:
+        rc = d.stop()
+        R["stop_rc"] = rc
+        R["daemon_tail"] = d.output[-15:]
+    try:
+        lines = [l for l in d.audit.read_text().splitlines() if l.strip()]
+        R["audit_entries"] = len(lines)
+        verify = REPO / "scripts" / "verify_audit.py"
+        if verify.exists():
+            p = subprocess.run([sys.executable, str(verify), str(d.audit)], capture_output=True, text=True, timeout=600)
+            R["audit_verify"] = {"rc": p.returncode, "out": (p.stdout + p.stderr).strip()[-400:]}
+    except OSError as e:
+        R["audit_entries"] = f"unreadable: {e}"
+
+    log("stage microbenchmarks")
+    R["stages"] = stages(args, root)
+    log("jg-bench-prover")
+    R["prover"] = prover_bench(args.bindir)
+    R["loadavg_after"] = loadavg()
+    if args.json:
+        Path(args.json).write_text(json.dumps(R, indent=1, default=str))
+    sys.path.insert(0, str(REPO / "bench"))
+    import report  # noqa: E402
+    Path(args.out).write_text(report.render(R))
+    log(f"wrote {args.out}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
