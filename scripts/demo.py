@@ -22,6 +22,17 @@ sys.path.insert(0, str(REPO / "clients" / "python"))
 from e2e_helpers import (JINNGUARD_BIN, MAX_BODY, NONROOT, Daemon, envelope_bytes,  # noqa: E402
                          payload_str, proposal, send_as, token_of)
 from jinnguard import frame, parse_reply  # noqa: E402
+import test_kernel as kernel_probe  # noqa: E402  (the same cgroup probe the kernel tests use)
+
+# The test policy, plus: claims_agent may never reach 127.0.0.2 (enforced in the kernel), and tool_agent
+# may run any command (in the sandbox).
+DEMO_POLICY = kernel_probe.POLICY + """\
+  - id: tool_agent
+    privilege_tier: 1
+    allowed_intents: [run_tool]
+    tool_limits: {timeout_seconds: 5}
+    invariants: []
+"""
 
 failures = []
 
@@ -48,7 +59,7 @@ def main():
         say(f"demo: daemon binary not found: {JINNGUARD_BIN} (build it or set JINNGUARD_BIN)")
         return 2
     root = Path(tempfile.mkdtemp(prefix="jinnguard-demo-"))
-    d = Daemon(root)
+    d = Daemon(root, policy=DEMO_POLICY, env={"JINNGUARD_BPF_DIR": kernel_probe.bpf_dir()})
     say(f"Starting Jinn Guard: {JINNGUARD_BIN}")
     say(f"  socket {d.socket}, audit log {d.audit}, metrics on 127.0.0.1:{d.port}")
     try:
@@ -96,6 +107,51 @@ def main():
             out = (r.result or {}).get("stdout")
             expect("output of echo, as run by the broker", repr(out), repr("hello\n"))
             say(f"      the daemon's reply was: {body!r}")
+        say()
+
+        say("3b. A sandboxed agent tries to escape: write outside its workspace and read /etc/shadow.")
+        fr = d.frame_for(agent="tool_agent", intent="run_tool", execute=True,
+                         proposed_action={"kind": "shell_command",
+                                          "command": "id -u; echo x > /etc/jinnguard-escape; cat /etc/sh''adow | head -1; echo done"})
+        body = send_as(NONROOT, d.socket, [fr])[0]
+        r = parse_reply(body) if body else None
+        res = (r.result or {}) if r else {}
+        expect("the command ran (as uid 65534, in its own namespaces)", res.get("stdout", "").split("\n")[0], "65534")
+        expect("nothing was written to /etc", os.path.exists("/etc/jinnguard-escape"), False)
+        expect("/etc/shadow stayed unreadable", "root:" in res.get("stdout", ""), False)
+        say(f"      stderr of the attempt: {res.get('stderr', '').strip()!r}")
+        import json as _json
+        outcome = _json.loads([l for l in Path(d.audit).read_text().splitlines() if '"class":"Execution"' in l][-1])
+        say(f"      its audit record (index {outcome['index']}): sandbox layers {', '.join(outcome['decision'].get('sandbox', []))}; "
+            f"exit code {outcome['decision'].get('exit_code')}")
+        say()
+
+        say("3c. An agent bypasses the socket and calls connect() itself; the kernel says no.")
+        import re
+        m = re.search(r"agents (\S+)", d.output_text(400))
+        planes_ok = "plane cgroup_sock_addr: active" in d.output_text(400)
+        if m and planes_ok:
+            ls = kernel_probe.Listeners()
+            try:
+                with kernel_probe.Cgroup(Path(m.group(1)) / "claims_agent") as cg:
+                    got = cg.run(connect=[[4, kernel_probe.DENIED4, ls.ports[kernel_probe.DENIED4]],
+                                          [4, kernel_probe.ALLOWED4, ls.ports[kernel_probe.ALLOWED4]]])
+                outside = kernel_probe.probe(connect=[[4, kernel_probe.DENIED4, ls.ports[kernel_probe.DENIED4]]])
+            finally:
+                ls.close()
+            import errno as _errno
+            expect("claims_agent's process connecting to 127.0.0.2 (denied in policy)", got["connect"][0], _errno.EPERM)
+            expect("the same process connecting to 127.0.0.1", got["connect"][1], 0)
+            expect("the same connect from outside the agent's cgroup", outside["connect"][0], 0)
+            time.sleep(0.5)
+            deadline = time.monotonic() + 5
+            denials = []
+            while not denials and time.monotonic() < deadline:
+                denials = [l for l in Path(d.audit).read_text().splitlines() if "deny_connect" in l]
+                time.sleep(0.2)
+            expect("the kernel's denial is in the audit log", bool(denials), True)
+        else:
+            say("      the cgroup socket plane is not active on this machine: skipped (see `jinnguard status`)")
         say()
 
         say("4. What the metrics endpoint says now.")

@@ -1,5 +1,6 @@
 import CJGSys
 import Glibc
+import JGCrypto
 import JGIPC
 import JGJSON
 import JGPolicy
@@ -20,6 +21,29 @@ public struct ToolRunner {
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
         self.stateDir = stateDir
+    }
+
+    /// The directory an agent's actions may write to: `<workspace root>/<agent id>` (a digest when the id
+    /// is not a safe file name), owned by the tool user. One agent's tools never see another's files.
+    public static func agentDirectoryName(_ id: String) -> String {
+        let safe = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 128
+            && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
+        return safe ? id : "agent-" + String(Digest.sha256Hex(id).prefix(16))
+    }
+
+    public func workspace(for agentID: String) -> String { workspace + "/" + Self.agentDirectoryName(agentID) }
+
+    /// This runner, confined to the agent's own workspace (created on first use).
+    public func forAgent(_ agentID: String) -> ToolRunner? {
+        let dir = workspace(for: agentID)
+        if mkdir(dir, 0o755) == 0 {
+            guard chown(dir, uid, gid) == 0 else { return nil }
+        } else if errno != EEXIST {
+            return nil
+        }
+        var r = self
+        r.workspace = dir
+        return r
     }
 
     public struct Result {

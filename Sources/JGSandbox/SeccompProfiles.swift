@@ -10,7 +10,7 @@ public enum SeccompProfiles {
 
     public static let prover = [
         "open", "openat", "openat2", "creat", "socket", "socketpair", "connect", "bind", "listen", "accept",
-        "accept4", "execve", "execveat", "fork", "vfork", "clone3", "ptrace", "process_vm_readv",
+        "accept4", "execve", "execveat", "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv",
         "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "bpf", "init_module", "finit_module",
         "delete_module", "kexec_load", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
         "setgroups", "unshare", "setns", "keyctl", "add_key", "request_key", "perf_event_open", "userfaultfd",

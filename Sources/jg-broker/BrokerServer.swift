@@ -83,7 +83,8 @@ final class BrokerServer {
             }
             let ws = state + "/workspace"
             if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
-            _ = chown(ws, Privileges.nobody, Privileges.nobody)
+            // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
+            _ = chown(ws, 0, 0)
             runner = ToolRunner(workspace: ws, stateDir: state)
         } else {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
@@ -186,7 +187,7 @@ final class BrokerServer {
             item.token = "DENY_INTERPRETER_NOT_ALLOWED"; item.reason = why; item.stage = "broker"; item.constraints = nil
             return
         }
-        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace ?? "/nonexistent",
+        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace(for: ctx.agentID) ?? "/nonexistent",
                                          allowedDestinations: agent?.allowedNetworkDestinations ?? []) {
             item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
             return
@@ -247,7 +248,13 @@ final class BrokerServer {
             }
             var body = "SIGNAL: \(item.token)\n"
             if let c = item.constraints { body += constraintsJSON(c) + "\n" }
-            if item.context.execute, let action = item.context.action, let runner {
+            if item.context.execute, let action = item.context.action, let root = runner {
+                guard let runner = root.forAgent(item.context.agentID) else {
+                    let r = JSONWriter.write(.object([("error", .string("cannot prepare the agent workspace")), ("executed", .bool(false))]))
+                    body += r + "\n"
+                    replies.append((id, item.token, Array(body.utf8)))
+                    continue
+                }
                 let agent = policy?.agent(item.context.agentID)
                 let r = runner.run(action, constraints: item.constraints,
                                    allowedDestinations: agent?.allowedNetworkDestinations ?? [],

@@ -9,6 +9,30 @@ import JGProverCore
 Log.name = "jg-prover"
 signal(SIGPIPE, SIG_IGN)
 
+// `jg-prover sandbox-selftest EMPTY_DIR`: enter exactly the sandbox the running prover uses, then try what
+// it must not be able to do, and print each errno. Tests run it to prove the confinement, not just read it.
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "sandbox-selftest" {
+    do {
+        try ProverSandbox.enter(emptyRoot: CommandLine.arguments[2])
+        try ProverSandbox.lockDown()
+    } catch {
+        print("sandbox: failed: \(error)")
+        exit(2)
+    }
+    func attempt(_ name: String, _ rc: Int32) {
+        let e = errno
+        print("\(name): \(rc >= 0 ? "ALLOWED" : "denied errno=\(e)")")
+        if rc >= 0 { close(rc) }
+    }
+    attempt("open /etc/passwd", open("/etc/passwd", O_RDONLY))
+    attempt("open /proc/self/status", open("/proc/self/status", O_RDONLY))
+    attempt("socket AF_INET", socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0))
+    attempt("socket AF_UNIX", socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0))
+    attempt("fork", { let p = fork(); if p == 0 { _exit(0) }; return p > 0 ? 0 : -1 }())
+    print("uid=\(getuid()) euid=\(geteuid())")
+    exit(0)
+}
+
 let loop = EventLoop()
 let control: ControlChannel
 do { control = try ControlChannel(component: .prover, loop: loop) } catch { Log.error("\(error)"); exit(2) }

@@ -55,7 +55,7 @@ def workspace(daemon):
 def test_file_write_executes(daemon):
     ws = workspace(daemon)
     assert ws is not None, "ready line names no workspace=; cannot tell where file_write may write"
-    d = ws
+    d = ws / "exec_agent"  # each agent writes only below its own directory of the workspace
     target = d / "e2e-out.txt"
     try:
         fr = daemon.frame_for(agent="exec_agent", intent="write_temp",

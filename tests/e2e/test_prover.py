@@ -157,3 +157,21 @@ def test_hung_prover_times_out_and_is_restarted(daemon):
         time.sleep(0.3)
     assert tok == "ALLOW", tok
     assert "DENY_PROVER_TIMEOUT" in Path(daemon.audit).read_text(), "the timeout is audited"
+
+
+def test_prover_sandbox_cannot_open_files_or_create_sockets(tmp_path):
+    """Issue 3: the prover's sandbox (empty root, nobody, no capabilities, seccomp) is entered for real by
+    `jg-prover sandbox-selftest`, which then tries to open files, create sockets and fork."""
+    import os
+    import subprocess
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(empty, 0o555)
+    prover = os.path.join(os.path.dirname(JINNGUARD_BIN), "jg-prover")
+    r = subprocess.run([prover, "sandbox-selftest", str(empty)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
+    for what in ("open /etc/passwd", "open /proc/self/status", "socket AF_INET", "socket AF_UNIX", "fork"):
+        assert lines.get(what, "").startswith("denied errno=1"), (what, r.stdout)
+    assert "uid=65534 euid=65534" in r.stdout

@@ -33,10 +33,16 @@ def sbx(tmp_path_factory):
     d.cleanup()
 
 
-def workspace(d):
+def workspace(d, agent="tool_agent"):
+    """The agent's own directory of the workspace (created by the broker on the agent's first action)."""
     import re
     m = re.search(r"^jinnguard: ready.*\bworkspace=(\S+)", d.output_since(0), re.M)
-    return Path(m.group(1))
+    ws = Path(m.group(1)) / agent
+    if not ws.exists():
+        fr = d.frame_for(agent=agent, intent="run_tool" if agent == "tool_agent" else "run_echo", execute=True,
+                         proposed_action={"kind": "shell_command", "command": "echo"})
+        send_as(NONROOT, d.socket, [fr])
+    return ws
 
 
 def run(d, command, uid=NONROOT, **fields):
@@ -135,7 +141,7 @@ def test_constrained_output_is_truncated_and_redacted(sbx):
 
 
 def test_file_write_does_not_follow_a_symlink_out(sbx):
-    ws = workspace(sbx)
+    ws = workspace(sbx, "exec_agent")
     victim = Path("/var/tmp") / f"jg-victim-{os.getpid()}"
     victim.write_text("original")
     link = ws / "swap.txt"
@@ -158,3 +164,16 @@ def test_file_write_does_not_follow_a_symlink_out(sbx):
         victim.unlink(missing_ok=True)
         link.unlink(missing_ok=True)
         shutil.rmtree(ws / "sub", ignore_errors=True)
+
+
+def test_agents_do_not_share_a_workspace(sbx):
+    run(sbx, "echo mine > private.txt")
+    assert (workspace(sbx) / "private.txt").exists()
+    other = workspace(sbx, "exec_agent")
+    fr = sbx.frame_for(agent="exec_agent", intent="run_echo", execute=True,
+                       proposed_action={"kind": "shell_command", "command": "echo ../tool_agent/private.txt"})
+    assert not (other / "private.txt").exists()
+    # exec_agent may only run echo; reading through the shell needs another agent: tool_agent's view of
+    # exec_agent's directory is read-only (Landlock), so it cannot plant files there either.
+    r = run(sbx, f"echo x > {other}/planted.txt; echo rc=$?")
+    assert "rc=0" not in r["stdout"] and not (other / "planted.txt").exists(), r
