@@ -20,6 +20,7 @@ cd "$SRC"
 echo "bench: swift build -c release (--scratch-path $SCRATCH)" >&2
 swift build -c release --scratch-path "$SCRATCH"
 BINDIR=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
+make -C "$REPO/bpf" OUT="$BINDIR/bpf" >&2
 
 OUT=$(mktemp -d /tmp/jgbench-bin-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
@@ -42,4 +43,11 @@ fi
 python3 "$REPO/bench/run_bench.py" --bindir "$BINDIR" --floor "$OUT/floor" --loadgen "$OUT/loadgen" --stages "$OUT/stages" \
     ${SWIFT_STAGES:+--swift-stages "$SWIFT_STAGES"} --requests "${BENCH_REQUESTS:-10000}" \
     --json "${BENCH_RESULTS_JSON:-$OUT/results.json}" --out "$REPO/BENCHMARKS.md"
+# jg-kernel's overhead (issue 5): connect() and execve() in a governed cgroup against ungoverned ones.
+echo "bench: bench/kernel_bench.sh" >&2
+if KSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" JINNGUARD_BPF_DIR="$BINDIR/bpf" bash "$REPO/bench/kernel_bench.sh"); then
+    printf '\n%s\n' "$KSEC" >> "$REPO/BENCHMARKS.md"
+else
+    printf '\n## Kernel plane overhead\n\nNot measured in this run: bench/kernel_bench.sh failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
+fi
 echo "bench: BENCHMARKS.md written" >&2

@@ -1,5 +1,6 @@
 import Glibc
 import JGCrypto
+import JGIPC
 import JGJSON
 
 /// Signed checkpoints in `<audit-log>.manifests` (PROTOCOL.md §8, ours: Ed25519). A checkpoint attests
@@ -41,16 +42,7 @@ public enum AuditCheckpoint {
     /// Checks every checkpoint's signature. Returns nil when all verify, else the first bad line and why.
     public static func verifySignatures(logPath: String, publicKey: [UInt8]) -> (line: Int, reason: String)? {
         let path = logPath + ".manifests"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return (0, "no manifests at \(path): nothing is attested") }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            data += buf[0..<n]
-        }
+        guard let data = Files.read(path, limit: 1 << 30) else { return (0, "no manifests at \(path): nothing is attested") }
         var count = 0
         for (i, raw) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
             guard let v = try? JSONParser.parse(raw), let cp = v["checkpoint"],
@@ -72,7 +64,7 @@ public enum AuditCheckpoint {
 public enum AuditSigningKey {
     public static func loadOrCreate(privatePath: String, publicPath: String) throws(AuditError) -> Ed25519Key {
         if let text = readSmall(privatePath) {
-            guard let seed = Digest.unhex(text.trimmingCharacters()), let k = Ed25519Key(privateKey: seed) else {
+            guard let seed = Digest.unhex(text.trimmingWhitespace()), let k = Ed25519Key(privateKey: seed) else {
                 throw AuditError(operation: "load \(privatePath)", errno: EINVAL, detail: "not a hex Ed25519 seed")
             }
             try export(k, publicPath)
@@ -99,21 +91,5 @@ public enum AuditSigningKey {
         guard ok, rename(tmp, path) == 0 else { throw AuditError(operation: "write \(path)", errno: errno, detail: "") }
     }
 
-    public static func readSmall(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let n = read(fd, &buf, buf.count)
-        return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
-    }
+    public static func readSmall(_ path: String) -> String? { Files.readText(path, limit: 1 << 16) }
 }

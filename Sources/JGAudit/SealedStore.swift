@@ -1,5 +1,6 @@
 import Glibc
 import JGCrypto
+import JGIPC
 import JGJSON
 
 /// Personal data (uids, pids, executables, command lines, paths, URLs) kept outside the chain, sealed per
@@ -26,7 +27,7 @@ public final class SealedStore {
     func key(for subject: String) throws(AuditError) -> [UInt8] {
         if let k = keys[subject] { return k }
         let path = directory + "/keys/" + Self.fileName(subject)
-        if let text = AuditSigningKey.readSmall(path), let k = Digest.unhex(text.trimmingCharacters()), k.count == 32 {
+        if let text = AuditSigningKey.readSmall(path), let k = Digest.unhex(text.trimmingWhitespace()), k.count == 32 {
             keys[subject] = k
             return k
         }
@@ -92,17 +93,8 @@ public final class SealedStore {
     public static func open(auditLogPath: String, subject: String) -> [(String, JSONValue)]? {
         let dir = auditLogPath + ".sealed"
         let name = fileName(subject)
-        guard let kt = AuditSigningKey.readSmall(dir + "/keys/" + name), let key = Digest.unhex(kt.trimmingCharacters()) else { return nil }
-        let fd = Glibc.open(dir + "/data/" + name + ".jsonl", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            data += buf[0..<n]
-        }
+        guard let kt = AuditSigningKey.readSmall(dir + "/keys/" + name), let key = Digest.unhex(kt.trimmingWhitespace()) else { return nil }
+        guard let data = Files.read(dir + "/data/" + name + ".jsonl", limit: 1 << 30) else { return [] }
         var out: [(String, JSONValue)] = []
         for line in data.split(separator: UInt8(ascii: "\n")) {
             guard let v = try? JSONParser.parse(line), let ref = v["ref"]?.stringValue,

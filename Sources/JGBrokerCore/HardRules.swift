@@ -1,5 +1,6 @@
 import Glibc
 import JGIPC
+import JGJSON
 import JGPolicy
 
 /// The broker's own rules (step 17–18): it re-checks what it is asked to do and trusts no flag from upstream.
@@ -52,7 +53,7 @@ public enum HardRules {
         switch a.kind {
         case "shell_command":
             let cmd = (a.command ?? "").lowercased()
-            if cmd.trimmingCharacters() .isEmpty { return "empty command" }
+            if cmd.trimmingWhitespace().isEmpty { return "empty command" }
             if let d = destructive.first(where: { cmd.contains($0) }) { return "destructive command (\"\(d)\")" }
             return nil
         case "file_write", "file_read":
@@ -161,14 +162,6 @@ public enum URLRules {
     }
 }
 
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
-    }
-}
 
 /// Address classes by bytes (after inet_pton), so every spelling of an address is judged the same.
 public enum AddressClass {

@@ -1,4 +1,5 @@
 import JGCrypto
+import JGJSON
 
 /// The HMAC keys the gate accepts (PROTOCOL.md §4). Each key may have two accepted forms: the raw
 /// bytes of its file and the same bytes with trailing whitespace trimmed.
@@ -42,14 +43,5 @@ public struct KeySet: Sendable {
             if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
         }
         return ok
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var sub = Substring(self)
-        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
-        while let l = sub.last, l.isWhitespace { sub.removeLast() }
-        return String(sub)
     }
 }

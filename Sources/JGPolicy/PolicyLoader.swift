@@ -1,3 +1,4 @@
+import JGJSON
 import Yams
 
 /// Loads and checks a policy from YAML text. Unknown keys, duplicate agents, bad types, non-finite or
@@ -65,7 +66,7 @@ private struct Reader {
 
     func double(_ n: Node, _ what: String) throws(PolicyError) -> Double {
         let s = try scalar(n, what)
-        guard let d = Double(s.trimmingCharacters(in: " ")) else { throw fail(n, "\(what) must be a number, got '\(s)'") }
+        guard let d = Double(s.trimmingWhitespace()) else { throw fail(n, "\(what) must be a number, got '\(s)'") }
         guard d.isFinite else { throw fail(n, "\(what) must be finite") }
         return d
     }
@@ -176,7 +177,7 @@ private struct Reader {
         for (k, _, v) in try mapping(n, "agent", allowed: keys) {
             switch k {
             case "id":
-                let s = try string(v, "id").trimmingCharacters(in: " \t")
+                let s = try string(v, "id").trimmingWhitespace()
                 guard !s.isEmpty else { throw fail(v, "agent id must not be empty") }
                 id = s
             case "privilege_tier":
@@ -246,15 +247,5 @@ private struct Reader {
         a.id = id
         a.privilegeTier = tier
         return a
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let f = s.first, chars.contains(f) { s.removeFirst() }
-        while let l = s.last, chars.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

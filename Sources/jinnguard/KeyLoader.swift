@@ -52,20 +52,7 @@ struct KeyLoader {
         return (KeySet(current: current, previous: previous, previousValidUntil: previousValidUntil ?? 0, agentKeys: agents), source)
     }
 
-    static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 { return nil }
-            if n == 0 { return out }
-            out.append(contentsOf: buf[0..<n])
-            if out.count > 1 << 20 { return nil }
-        }
-    }
+    static func readFile(_ path: String) -> [UInt8]? { Files.read(path, limit: 1 << 20) }
 
     static func readKeyFile(_ path: String, what: String) throws(Failure) -> [[UInt8]] {
         guard let raw = readFile(path) else {
@@ -124,14 +111,5 @@ struct KeyLoader {
             ("previous_valid_until", .integer(.unsigned(k.previousValidUntil))),
             ("agents", .object(k.agentKeys.sorted { $0.key < $1.key }.map { ($0.key, arr($0.value)) })),
         ]))
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var sub = Substring(self)
-        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
-        while let l = sub.last, l.isWhitespace { sub.removeLast() }
-        return String(sub)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import JGIPC
 import JGJSON
 
 /// `jinnguard status`: what the running daemon last reported (written every second by the supervisor).
@@ -12,7 +13,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let path = stateDir + "/status.json"
-        guard let text = readAll(path), let v = try? JSONParser.parse(text) else {
+        guard let text = Files.readText(path, limit: 1 << 20), let v = try? JSONParser.parse(text) else {
             print("jinnguard: not running (no \(path))")
             throw ExitCode(2)
         }
@@ -45,19 +46,5 @@ struct Status: ParsableCommand {
             for x in w { print("    \(x.stringValue ?? "")") }
         }
         if !healthy { throw ExitCode(1) }
-    }
-
-    func readAll(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
