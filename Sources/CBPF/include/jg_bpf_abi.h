@@ -6,7 +6,7 @@
 #include <linux/types.h>
 #endif
 
-#define JG_MAX_AGENTS 256
+#define JG_MAX_AGENTS 4096
 #define JG_MAX_GOVERNED 4096
 #define JG_MAX_DESTS 16384
 #define JG_MAX_DIRS 4096
