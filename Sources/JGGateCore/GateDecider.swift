@@ -9,6 +9,16 @@ public final class GateDecider {
     public var policyDigest: String
     public var keys: KeySet
     public let lineage: LineageStore
+    /// Kernel denials per agent: (count, monotonic time of the last one).
+    public var kernelDenials: [String: (count: Int, last: Double)] = [:]
+    /// Observed risk added while an agent's processes were denied by the kernel in the last `kernelWindow` s.
+    public static let kernelRiskBump = 20.0
+    public static let kernelWindow = 300.0
+
+    public func recordKernelDenial(agent: String, now: Double) {
+        let c = kernelDenials[agent]?.count ?? 0
+        kernelDenials[agent] = (c + 1, now)
+    }
 
     public init(policy: Policy, keys: KeySet, lineage: LineageStore) {
         self.policy = policy
@@ -57,7 +67,11 @@ public final class GateDecider {
         ctx.execute = p.execute
         ctx.declaredRisk = p.actionRiskScore
         ctx.contextVars = p.contextVars
-        let obs = observe(peer)
+        var obs = observe(peer)
+        if let a = p.agentID, let k = kernelDenials[a], Monotonic.now - k.last <= Self.kernelWindow {
+            obs.kernelRisk = Self.kernelRiskBump
+            obs.kernelSignal = "kernel_denials=\(k.count)"
+        }
         ctx.signals = obs.signals
         ctx.lineage = "\(p.agentID ?? "")/\(peer.pid)/\(obs.startTime)"
         let scores = RiskScorer.score(p, observation: obs)

@@ -20,8 +20,12 @@ public struct PeerObservation: Sendable {
         self.inOtherPidNamespace = inOtherPidNamespace
     }
 
+    /// Raised by jg-kernel's recent denials of the agent's processes (they tried to bypass the socket).
+    public var kernelRisk = 0.0
+    public var kernelSignal: String?
+
     public var observedRisk: Double {
-        (uid == 0 ? 25 : 0) + (executable == nil ? 20 : 0) + (pidNamespace == nil ? 10 : 0)
+        (uid == 0 ? 25 : 0) + (executable == nil ? 20 : 0) + (pidNamespace == nil ? 10 : 0) + kernelRisk
     }
 
     public var signals: [String] {
@@ -29,6 +33,7 @@ public struct PeerObservation: Sendable {
         if uid == 0 { s.append("peer_uid_root") }
         if let e = executable { s.append("exe=\(e)") } else { s.append("exe_unreadable") }
         if pidNamespace == nil { s.append("pidns_unobservable") } else if inOtherPidNamespace { s.append("pidns_other") }
+        if let k = kernelSignal { s.append(k) }
         return s
     }
 

@@ -62,6 +62,7 @@ final class GateServer {
     var clients: [Int32: ClientConnection] = [:]
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
+    var kernel: LinkEndpoint?
     var pending: [UInt64: PendingRequest] = [:]
     var unconfirmedAudits: [UInt64: PendingAudit] = [:]
     var nextRequestID: UInt64
@@ -114,6 +115,19 @@ final class GateServer {
             ep.onClose = { [unowned self, unowned ep] in if self.broker === ep { self.brokerLost() } }
             // Records the previous broker never confirmed are sent again: a duplicate beats a loss.
             for (id, a) in unconfirmedAudits.sorted(by: { $0.key < $1.key }) { sendAudit(id, a) }
+        case .kernel:
+            kernel?.close()
+            kernel = ep
+            ep.onMessage = { [unowned self] r throws(LinkProtocolError) in
+                guard KernelToGate(rawValue: r.type) == .denial, let agent = r.string(), let kind = r.string(), r.string() != nil, r.atEnd else {
+                    throw LinkProtocolError(link: "kernel→gate", reason: "unexpected or malformed message \(r.type)")
+                }
+                // Only denials of known agents count; the kernel attributes them by governed cgroup.
+                if self.decider?.policy.agent(agent) != nil {
+                    self.decider?.recordKernelDenial(agent: agent, now: Monotonic.now)
+                    Log.info("kernel denied \(kind) for agent \(agent): its observed risk is raised")
+                }
+            }
         default:
             Log.warn("no link expected with \(peer.rawValue)")
             return

@@ -14,6 +14,8 @@ final class Telemetry {
     private unowned let governance: Governance
     private var buffer = [jg_event](repeating: jg_event(), count: 256)
     private(set) var pending: [Event] = []
+    /// Denials for the gate (they raise the agent's observed risk), whatever the broker does.
+    private(set) var denials: [Event] = []
     static let pendingCap = 4096
     private(set) var received: UInt64 = 0
     private(set) var droppedUser: UInt64 = 0
@@ -97,6 +99,7 @@ final class Telemetry {
                 let ev = Self.decode(buffer[i], agent: governance.agentName(slot: buffer[i].slot))
                 received += 1
                 log(ev)
+                if ev.kind.hasPrefix("deny_"), !ev.agent.isEmpty, denials.count < Self.pendingCap { denials.append(ev) }
                 if queueForBroker {
                     if pending.count < Self.pendingCap { pending.append(ev) } else { droppedUser += 1 }
                 }
@@ -105,6 +108,11 @@ final class Telemetry {
             if Int(n) < buffer.count { break }
         }
         return total
+    }
+
+    func takeDenials() -> [Event] {
+        defer { denials.removeAll(keepingCapacity: true) }
+        return denials
     }
 
     func takePending() -> [Event] {

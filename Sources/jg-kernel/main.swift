@@ -36,6 +36,7 @@ final class KernelState {
     var governance: Governance?
     var telemetry: Telemetry?
     var broker: LinkEndpoint?
+    var gate: LinkEndpoint?
     /// The broker asked for planes before they were loaded: answer once they are.
     var planesOwed = false
     /// The broker audits `event` batches (KernelToBroker.event is part of its message set).
@@ -88,6 +89,16 @@ final class KernelState {
 
     /// Everything waiting goes out in one batch per loop turn; a missing broker never slows the kernel side.
     func flushEvents() {
+        if let t = telemetry {
+            let denied = t.takeDenials()
+            if let g = gate, g.isOpen {
+                for ev in denied {
+                    var w = LinkWriter(type: KernelToGate.denial.rawValue)
+                    w.string(ev.agent); w.string(ev.kind); w.string(ev.detail)
+                    if !g.send(w) { break }
+                }
+            }
+        }
         guard let t = telemetry, let b = broker, b.isOpen, brokerTakesEvents else { return }
         for ev in t.takePending() {
             var w = LinkWriter(type: KernelToBroker.event.rawValue)
@@ -155,6 +166,14 @@ control.onConfigure = { text, name, settingsText in
 }
 
 control.onLink = { peer, fd in
+    if peer == .gate, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) {
+        state.gate?.close()
+        state.gate = ep
+        ep.onMessage = { r throws(LinkProtocolError) in
+            throw LinkProtocolError(link: "gate→kernel", reason: "no message allowed in this direction (\(r.type))")
+        }
+        return
+    }
     guard peer == .broker, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
     state.broker?.close()
     state.broker = ep

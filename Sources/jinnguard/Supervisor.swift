@@ -21,7 +21,8 @@ final class Supervisor {
     }
 
     /// Which components talk to which (DESIGN.md §2).
-    static let links: [(Component, Component)] = [(.gate, .prover), (.prover, .broker), (.gate, .broker), (.broker, .kernel)]
+    static let links: [(Component, Component)] = [(.gate, .prover), (.prover, .broker), (.gate, .broker), (.broker, .kernel),
+                                                  (.kernel, .gate)]
 
     final class Child {
         let component: Component

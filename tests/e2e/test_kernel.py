@@ -347,3 +347,26 @@ def test_orderly_stop_tears_down(kd):
     kd.stop()
     assert not pins.exists()
     assert not Path(kd.cgroup).exists()
+
+
+def test_kernel_denials_raise_the_agents_observed_risk(kd, listeners):
+    """Telemetry reaches the gate: an agent whose processes tried to bypass the socket (and were denied in
+    the kernel) is trusted less on its next request through the socket."""
+    from e2e_helpers import NONROOT
+    assert kd.token_as(NONROOT, action_risk_score=10) == "ALLOW"
+    with Cgroup(Path(kd.agents) / "claims_agent") as cg:
+        got = cg.run(connect=[[4, DENIED4, listeners.ports[DENIED4]]])
+    assert got["connect"] == [errno.EPERM], got
+    deadline = time.monotonic() + 10
+    tok = None
+    while time.monotonic() < deadline:
+        tok = kd.token_as(NONROOT, action_risk_score=10)
+        if tok != "ALLOW":
+            break
+        time.sleep(0.2)
+    # observed risk +20: fused 50 ≥ 0.4 × 90 → CONSTRAIN instead of ALLOW
+    assert tok == "CONSTRAIN", tok
+    last = [json.loads(l) for l in Path(kd.audit).read_text().splitlines() if '"verdict":"CONSTRAIN"' in l][-1]
+    assert any(s.startswith("kernel_denials=") for s in last["observation"]["signals"]), last
+    # other agents are not affected
+    assert kd.token_as(NONROOT, agent="billing_agent", context_vars={"spending_ceiling_usd": 1}, action_risk_score=10) == "ALLOW"

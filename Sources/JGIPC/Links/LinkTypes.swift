@@ -60,5 +60,12 @@ public enum KernelToBroker: UInt8, Sendable {
     case event = 3
 }
 
+/// jg-kernel → jg-gate: kernel-level denials of an agent's processes, which raise its observed risk.
+/// Nothing may be sent gate → kernel.
+public enum KernelToGate: UInt8, Sendable {
+    /// agent id (string), kind (string, e.g. deny_connect), detail (string)
+    case denial = 1
+}
+
 /// Largest internal link frame: a 4 MiB agent payload plus its context.
 public let linkMaxBody = 12 * 1024 * 1024
