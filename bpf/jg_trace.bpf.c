@@ -1,5 +1,5 @@
-// Telemetry: exec, open and connect from governed cgroups, from the raw sys_enter tracepoint (no tracefs
-// mount needed). Raw tracepoint programs cannot deny anything: this object only observes.
+// Telemetry: exec, open and connect (raw sys_enter tracepoint) and capability checks (raw cap_capable
+// tracepoint) from governed cgroups; no tracefs mount needed. Raw tracepoints cannot deny: this object only observes.
 #include "jg_common.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
@@ -43,6 +43,21 @@ int jg_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
                                                : (const char *)BPF_CORE_READ(regs, si);
         bpf_probe_read_user_str(e->detail, sizeof(e->detail), upath);
     }
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* Capability checks by governed processes: the kernel's cap_capable tracepoint (raw, so no tracefs), whose
+   arguments are (cred, target ns, ns, cap, result). Recorded with the capability number; observes only. */
+SEC("raw_tracepoint/cap_capable")
+int jg_cap_capable(struct bpf_raw_tracepoint_args *ctx) {
+    __u64 cgid = 0;
+    __u32 *slot = jg_governed_slot(&cgid);
+    if (!slot) return 0;
+    struct jg_event *e = jg_event_new(JG_EV_CAPABLE, cgid, *slot);
+    if (!e) return 0;
+    __builtin_memset(e->detail, 0, sizeof(e->detail));
+    e->aux = (__u32)ctx->args[3];
     bpf_ringbuf_submit(e, 0);
     return 0;
 }

@@ -17,6 +17,9 @@ public struct ToolRunner {
 
     /// The daemon's state directory: names the kernel-plane instance whose agent cgroups are governed.
     public var stateDir: String?
+    /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
+    /// ask jg-kernel to govern exactly that cgroup.
+    public var onRunCgroup: ((String, String, Bool) -> Void)?
 
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
@@ -97,7 +100,11 @@ public struct ToolRunner {
         Self.runCounter += 1
         let governed = stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
         let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
-        defer { cg?.remove() }
+        if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) }
+        defer {
+            if let cg, governed != nil { onRunCgroup?(cg.path, agentID, false) }
+            cg?.remove()
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
                                                     strdup("TMPDIR=" + (workspace.hasPrefix("/tmp/") ? workspace : "/tmp")), strdup("LANG=C.UTF-8"), nil]

@@ -86,6 +86,20 @@ final class BrokerServer {
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
             _ = chown(ws, 0, 0)
             runner = ToolRunner(workspace: ws, stateDir: state)
+            // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
+            // is also asked to govern the run cgroup itself, so its telemetry names the run.
+            runner?.onRunCgroup = { [unowned self] path, agent, start in
+                guard let k = self.kernel, k.isOpen else { return }
+                var w = LinkWriter(type: (start ? BrokerToKernel.govern : BrokerToKernel.release).rawValue)
+                w.string(path)
+                if start { w.string(agent) }
+                let before = self.governedReplies
+                // The answer is awaited (briefly) so the cgroup exists while jg-kernel looks at it; the run
+                // is enforced through its governed parent either way.
+                if !k.sendNow(w) || !k.pump(timeout: 0.5, until: { self.governedReplies > before }) {
+                    Log.warn("jg-kernel did not answer \(start ? "govern" : "release") for \(path) in time")
+                }
+            }
         } else {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
@@ -154,9 +168,11 @@ final class BrokerServer {
             events.append(AuditRecords.event("KernelPlanes", signals: ["component=jg-kernel"], details: [("planes", v)]))
         case .governed:
             // Runs are placed in cgroups jg-kernel already governs; an answer to nothing asked is ignored.
-            guard r.bool() != nil, r.u64() != nil, r.string() != nil, r.atEnd else {
+            guard let ok = r.bool(), r.u64() != nil, let msg = r.string(), r.atEnd else {
                 throw LinkProtocolError(link: "kernel→broker", reason: "malformed governed")
             }
+            if !ok { Log.warn("jg-kernel: \(msg)") }
+            governedReplies += 1
         case .event:
             guard let kind = r.string(), let cg = r.u64(), let pid = r.u32(), let detail = r.string(), r.atEnd else {
                 throw LinkProtocolError(link: "kernel→broker", reason: "malformed event")
@@ -171,6 +187,7 @@ final class BrokerServer {
 
     /// Kernel telemetry is audited in batches (one record per batch), never one record per syscall.
     var kernelEvents: [JSONValue] = []
+    var governedReplies = 0
 
     func flushKernelEvents() {
         guard !kernelEvents.isEmpty else { return }

@@ -1,6 +1,7 @@
 """Brokered shell commands run in a sandbox: namespaces, Landlock, seccomp, no_new_privs, rlimits, a time limit."""
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -177,3 +178,27 @@ def test_agents_do_not_share_a_workspace(sbx):
     # exec_agent's directory is read-only (Landlock), so it cannot plant files there either.
     r = run(sbx, f"echo x > {other}/planted.txt; echo rc=$?")
     assert "rc=0" not in r["stdout"] and not (other / "planted.txt").exists(), r
+
+
+def test_each_run_cgroup_is_governed_by_jg_kernel(sbx):
+    """The broker asks jg-kernel (over their link) to govern each run's own cgroup, waits for the answer,
+    and releases it before removing the cgroup."""
+    import time
+    if "plane cgroup_sock_addr: active" not in sbx.output_since(0):
+        pytest.skip("no BPF plane is active on this machine: nothing can be governed")
+    run(sbx, "true")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        out = sbx.output_since(0)
+        if re.search(r"release \S+/agents/tool_agent/run-\S+: released", out):
+            break
+        time.sleep(0.1)
+    assert re.search(r"govern \S+/agents/tool_agent/(run-\S+) as tool_agent: governed", out), out[-2000:]
+    assert re.search(r"release \S+/agents/tool_agent/run-\S+: released", out), out[-2000:]
+    layers = set(last_outcome(sbx)["sandbox"])
+    assert "kernel_governed" in layers, layers
+    # the run's capability checks (mounting its private /proc, in its user namespace) arrive as telemetry
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and '"kind":"capable"' not in Path(sbx.audit).read_text():
+        time.sleep(0.2)
+    assert '"kind":"capable"' in Path(sbx.audit).read_text()

@@ -62,6 +62,30 @@ public final class LinkEndpoint {
         return true
     }
 
+    /// Queues one message and writes it at once (with anything queued before it), for a message that must
+    /// be on its way before the caller goes on.
+    @discardableResult
+    public func sendNow(_ w: LinkWriter) -> Bool {
+        guard isOpen else { return false }
+        conn.queue(w.frame)
+        if !conn.flush() { close(); return false }
+        updateInterest()
+        return true
+    }
+
+    /// Reads and dispatches this link's messages (nothing else's) until `done()` or `timeout` seconds: for
+    /// the rare request that must have its answer before the caller goes on. Returns `done()`.
+    public func pump(timeout: Double, until done: () -> Bool) -> Bool {
+        let deadline = Monotonic.now + timeout
+        while isOpen && !done() {
+            let left = deadline - Monotonic.now
+            if left <= 0 { break }
+            var p = pollfd(fd: conn.fd.raw, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(max(1, left * 1000))) > 0 { handle(p.revents) }
+        }
+        return done()
+    }
+
     /// Sends one message with a descriptor attached (SCM_RIGHTS). Queued output is flushed first so the
     /// message cannot land inside another frame; waits at most 2 s for the socket to drain.
     @discardableResult
