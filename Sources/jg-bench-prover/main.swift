@@ -1,3 +1,4 @@
+import Foundation
 // `make bench` (prover part): request-time checks on a kept engine against a fresh Z3 context per
 // check, and whole-policy analysis time. Prints one Markdown section for BENCHMARKS.md.
 import Glibc
@@ -144,4 +145,13 @@ Policy of 1,000 agents × 5 invariants (target: analysis ≤ 2 s):
 | diff against itself (2 implication checks per agent) | \(ms(diffMs)) ms |
 
 Analysis found \(analysis.errors.count) errors and \(analysis.warnings.count) warnings (the generated policy plants 10 contradictions and 100 redundant bounds).
+
+Against the targets of this check: median ≤ 20 µs — \(k.median <= 20 ? "met" : "**missed** (\(us(k.median)) µs, \(String(format: "%.1f", k.median / 20))×)");
+≥ 100× faster than a fresh context — \(f.median / k.median >= 100 ? "met" : "**missed** (\(Int((f.median / k.median).rounded()))×)");
+analysis ≤ 2 s — \(analysisMs <= 2000 ? "met" : "**missed**"). Why: each check is a Z3 push, one `var == value`
+assertion per variable, `check_assumptions` over the invariants' tracking literals and a pop; with Z3 4.8.12
+a bare loop of exactly that costs about 50 µs on this machine (measured when the engine was written), so the
+floor of this design is above 20 µs. Closing it needs a different request-time use of Z3 — e.g. substituting
+the values into each compiled invariant and letting Z3's simplifier decide the ground formula, keeping the
+solver and its unsat core for the rare undecided case — measured before it replaces the solver path.
 """)
