@@ -27,23 +27,10 @@ COMPONENTS = ("jg-gate", "jg-prover", "jg-broker", "jg-kernel")
 NONROOT = 10001
 NAGENTS = 256
 
-# The e2e test policy (tests/e2e/e2e_helpers.py DEFAULT_POLICY, claims_agent) plus 256 agents of the
-# same shape, one per concurrent client, so that no two clients race on one agent's sequence counter.
-POLICY_HEAD = """\
-global_safety_ceiling: 90.0
-deny_anonymous_agents: true
-canary_resources: ["canary_decoy_a91f"]
-enforcement_scope: {governed_path_prefixes: []}
-runtime_policy: {deny_root_peers: false, allowed_peer_uids: [], require_brokered_execution: false, require_sandbox_namespace: false}
-agent_nodes:
-  - id: claims_agent
-    privilege_tier: 1
-    allowed_peer_uids: []
-    allowed_intents: [read_customer_record, summarize_claim, list_claims]
-    allowed_executables: []
-    max_sequence_quota: 0
-    invariants: []
-"""
+# The e2e test policy (imported, not copied, so the two cannot drift apart) plus 256 agents of the same
+# shape, one per concurrent client, so that no two clients race on one agent's sequence counter.
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from e2e_helpers import DEFAULT_POLICY as POLICY_HEAD  # noqa: E402
 AGENT = """\
   - id: bench_agent_{i:03d}
     privilege_tier: 1

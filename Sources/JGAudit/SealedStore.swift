@@ -44,8 +44,14 @@ public final class SealedStore {
 
     /// The subject's pseudonym: stable while its key exists, unlinkable once erased.
     public func pseudonym(_ subject: String) throws(AuditError) -> String {
-        String(Digest.hex(Digest.hmacSHA256(key: try key(for: subject), message: Array("pseudonym".utf8))).prefix(16))
+        if let p = pseudonyms[subject] { return p }
+        let p = String(Digest.hex(Digest.hmacSHA256(key: try key(for: subject), message: Array("pseudonym".utf8))).prefix(16))
+        pseudonyms[subject] = p
+        return p
     }
+
+    /// Derived from the subject's key, so computed once per subject and process.
+    private var pseudonyms: [String: String] = [:]
 
     /// Seals `fields` for `subject`; returns the commitment that goes into the chain.
     public func seal(subject: String, reference: String, fields: JSONValue) throws(AuditError) -> String {

@@ -17,23 +17,24 @@ public final class StreamConnection {
 
     public enum ReadResult { case data, eof, wouldBlock, failed(SystemError) }
 
+    nonisolated(unsafe) static var scratch = [UInt8](repeating: 0, count: 256 * 1024)
+
     /// Reads what is available, up to `limit` buffered bytes (back-pressure: the caller stops polling for
     /// input while a full frame is pending).
     public func readAvailable(limit: Int) -> ReadResult {
         compactInput()
         let room = limit - bufferedCount
         guard room > 0 else { return .data }
-        let chunk = min(room, 256 * 1024)
-        let old = input.count
-        input.append(contentsOf: repeatElement(0, count: chunk))
-        let n = input.withUnsafeMutableBytes { p in
-            retryOnInterrupt { Glibc.read(fd.raw, p.baseAddress! + old, chunk) }
+        let chunk = min(room, Self.scratch.count)
+        // One scratch buffer per process (every component is single-threaded): no per-read zero-fill of the
+        // input, and idle connections hold no read buffer of their own.
+        let n = Self.scratch.withUnsafeMutableBytes { p in
+            retryOnInterrupt { Glibc.read(fd.raw, p.baseAddress!, chunk) }
         }
         if n > 0 {
-            input.removeLast(chunk - n)
+            input.append(contentsOf: Self.scratch[0..<n])
             return .data
         }
-        input.removeLast(chunk)
         if n == 0 { peerClosed = true; return .eof }
         if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
         return .failed(SystemError("read"))
