@@ -232,6 +232,7 @@ final class Supervisor {
             child.status = v
             if c == .gate {
                 metrics?.update(gateStatus: v)
+                checkReady()
                 // A prover that misses its deadline is hung (a solver cannot be interrupted from outside
                 // any other way): restart it; requests meanwhile get DENY_PROVER_TIMEOUT.
                 if v["prover_stalled"] == .bool(true), let p = children[.prover], p.pid > 0, Monotonic.now - p.startedAt > 1 {
@@ -284,6 +285,8 @@ final class Supervisor {
 
     func checkReady() {
         guard !announcedReady, children.values.allSatisfy({ $0.configured }) else { return }
+        // Ready means requests can be decided: the gate has reported both of its links up.
+        guard let g = children[.gate]?.status, g["prover_linked"] == .bool(true), g["broker_linked"] == .bool(true) else { return }
         announcedReady = true
         let pids = Component.allCases.map { "\($0.rawValue)=\(children[$0]!.pid)" }.joined(separator: " ")
         var line = "jinnguard: ready socket=\(settings.socketPath) audit=\(settings.auditLog) policy=\(settings.policyFile) "
