@@ -2,7 +2,7 @@ import CZ3
 import JGPolicy
 
 // Why one Z3 context for the life of the engine ("lifetime-anchored"): building a context costs
-// milliseconds; a kept context with one incremental solver per agent answers in microseconds.
+// milliseconds; a kept context with each agent's invariants compiled once answers in microseconds.
 // The context is created with reference counting (Z3_mk_context_rc) so per-request numerals are
 // freed, not pooled until the context dies: every AST kept by Swift is inc_ref'd and dec_ref'd.
 
@@ -42,11 +42,18 @@ public final class ProverEngine {
     private let rlimit: UInt32
     private var agents: [String: CompiledAgent] = [:]
     private var loaded = false
-    /// Scratch buffer for assumptions, reused across requests.
+    private let mode: CheckMode
+    /// Scratch buffers, reused across requests.
     private var assumptions: [Z3_ast?] = []
 
-    public init(rlimit: UInt32 = 2_000_000) {
+    /// How request-time checks are decided. Both give the same verdicts (tested); `.solver` exists to
+    /// cross-check `.ground` and for the benchmark.
+    public enum CheckMode: Sendable { case ground, solver }
+
+    /// `rlimit` bounds each solver check (Z3's deterministic resource counter).
+    public init(rlimit: UInt32 = 2_000_000, mode: CheckMode = .ground) {
         self.rlimit = rlimit
+        self.mode = mode
         let cfg = Z3_mk_config()
         Z3_set_param_value(cfg, "model", "false")
         ctx = Z3_mk_context_rc(cfg)!
@@ -73,8 +80,9 @@ public final class ProverEngine {
 
     // MARK: Load
 
-    /// Compiles every agent's invariants (one incremental solver per agent, each invariant guarded by a
-    /// tracking literal so an unsat core names it). The previous policy is replaced only on success.
+    /// Compiles every agent's invariants into Z3 terms, once. (The agent's solver, which guards each item
+    /// by a tracking literal so an unsat core names it, is built only if a check ever needs it.) The
+    /// previous policy is replaced only on success.
     public func load(policy: Policy) throws(ProverLoadError) {
         let ceiling = policy.globalSafetyCeiling
         guard ceiling.isFinite else {
@@ -105,13 +113,9 @@ public final class ProverEngine {
     }
 
     private func compile(agent a: AgentPolicy, ceiling: Double) throws(ProverLoadError) -> CompiledAgent {
-        guard let solver = Z3_mk_simple_solver(ctx) else {
-            throw zerr(a.line, "creating a solver") ?? ProverLoadError(line: a.line, reason: "Z3 solver")
-        }
-        Z3_solver_inc_ref(ctx, solver)
-        let agent = CompiledAgent(solver: solver)
-        // Intermediate ASTs are kept alive (inc_ref) until compilation ends; asserted formulas hold
-        // their own children.
+        let agent = CompiledAgent()
+        // Intermediate ASTs are kept alive (inc_ref) until compilation ends; what the agent keeps it
+        // references itself.
         var temps: [Z3_ast] = []
         defer { for t in temps { Z3_dec_ref(ctx, t) } }
 
@@ -124,20 +128,13 @@ public final class ProverEngine {
         }
 
         do throws(ProverLoadError) {
-            // Deterministic resource limit instead of a wall-clock timeout.
-            let params = Z3_mk_params(ctx)
-            Z3_params_inc_ref(ctx, params)
-            Z3_params_set_uint(ctx, params, Z3_mk_string_symbol(ctx, "rlimit"), rlimit)
-            Z3_solver_set_params(ctx, solver, params)
-            Z3_params_dec_ref(ctx, params)
-            if let e = zerr(a.line, "setting rlimit") { throw e }
-
             func variable(_ name: String, _ line: Int) throws(ProverLoadError) -> Z3_ast {
-                if let v = agent.slots[name] { return v.const }
+                if let i = agent.slots[name] { return agent.consts[i] }
                 let sym = Z3_mk_string_symbol(ctx, name)
                 let c = try keep(Z3_mk_const(ctx, sym, realSort), line, "declaring \(name)")
                 Z3_inc_ref(ctx, c)  // owned by the agent
-                agent.slots[name] = VarSlot(const: c)
+                agent.slots[name] = agent.consts.count
+                agent.consts.append(c)
                 agent.varNames.append(name)
                 return c
             }
@@ -192,37 +189,35 @@ public final class ProverEngine {
                 }
             }
 
-            func guarded(_ body: Z3_ast, _ line: Int, _ what: String) throws(ProverLoadError) -> Z3_ast {
-                let tracker = try keep(Z3_mk_fresh_const(ctx, "jg_track", Z3_mk_bool_sort(ctx)), line, "making a tracker")
-                Z3_inc_ref(ctx, tracker)  // owned by the agent
-                let imp = try keep(Z3_mk_implies(ctx, tracker, body), line, "guarding \(what)")
-                Z3_solver_assert(ctx, solver, imp)
-                if let e = zerr(line, "asserting \(what)") { Z3_dec_ref(ctx, tracker); throw e }
-                return tracker
-            }
-
             for inv in a.invariants {
                 let body = try formula(inv.expression, inv.line)
                 let vars = inv.expression.variables
                 for v in vars { _ = try variable(v, inv.line) }
-                let tracker = try guarded(body, inv.line, "invariant \"\(inv.text)\"")
-                agent.items.append(Item(text: inv.text, tracker: tracker, variables: vars))
+                Z3_inc_ref(ctx, body)  // owned by the agent
+                agent.items.append(Item(text: inv.text, line: inv.line, body: body, variables: vars))
             }
-            // The global ceiling is the last tracked item.
+            // The global ceiling is the last item.
             let fr = try variable("fused_risk", a.line)
             let ceil = try keep(Z3_mk_le(ctx, fr, try numeral(ceiling, a.line)), a.line, "building the ceiling")
-            agent.ceilingTracker = try guarded(ceil, a.line, "the global safety ceiling")
+            Z3_inc_ref(ctx, ceil)
+            agent.ceilingBody = ceil
             agent.ceiling = ceiling
+            agent.line = a.line
             agent.itemStates = Array(repeating: .active, count: agent.items.count + 1)
             agent.itemValues = Array(repeating: 0, count: agent.varNames.count)
             agent.itemPresent = Array(repeating: false, count: agent.varNames.count)
             for i in agent.items.indices {
-                agent.items[i].varIndexes = agent.items[i].variables.map { n in agent.varNames.firstIndex(of: n)! }
+                agent.items[i].varIndexes = agent.items[i].variables.compactMap { agent.slots[$0] }
             }
-            agent.fusedIndex = agent.varNames.firstIndex(of: "fused_risk")!
-            // One warm-up check so the first request does not pay for solver initialisation.
-            _ = Z3_solver_check(ctx, solver)
-            if let e = zerr(a.line, "checking agent \"\(a.id)\"") { throw e }
+            guard let fi = agent.slots["fused_risk"] else {
+                throw ProverLoadError(line: a.line, reason: "fused_risk was not declared")
+            }
+            agent.fusedIndex = fi
+            if mode == .solver {
+                _ = try agent.solver(ctx, rlimit: rlimit)
+            } else if !agent.makeModel(ctx) {
+                throw zerr(a.line, "creating a model") ?? ProverLoadError(line: a.line, reason: "Z3 model")
+            }
         } catch {
             agent.release(ctx)
             throw error
@@ -271,72 +266,9 @@ public final class ProverEngine {
             agent.itemStates[ceilingIndex] = .violated
             missingMessages[ceilingIndex] = "no value for variable \"fused_risk\" (global_safety_ceiling)"
         }
-        // 3. Value equalities (cached per variable while the value stays the same), asserted in a
-        //    scope that is always popped: measured faster than passing them as assumptions.
-        Z3_solver_push(ctx, agent.solver)
-        if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("opening a scope") }
-        defer { Z3_solver_pop(ctx, agent.solver, 1) }
-        for i in agent.varNames.indices where agent.itemPresent[i] {
-            guard let eq = agent.equality(ctx, i, agent.itemValues[i], realSort) else {
-                return unknownOutcome("building a value for \"\(agent.varNames[i])\"")
-            }
-            Z3_solver_assert(ctx, agent.solver, eq)
-            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("asserting a value") }
-        }
-        let valueCount = 0
-        assumptions.removeAll(keepingCapacity: true)
-        // 4. Check all active items together; on unsat, peel off violated items until sat.
-        var rounds = 0
-        while true {
-            rounds += 1
-            if rounds > agent.items.count + 3 { return ProverOutcome(verdict: .unknown, explanation: "Z3: core extraction did not converge") }
-            assumptions.removeSubrange(valueCount...)
-            for (i, st) in agent.itemStates.enumerated() where st == .active {
-                assumptions.append(agent.tracker(i))
-            }
-            if assumptions.count == valueCount { break }
-            let r = Z3_solver_check_assumptions(ctx, agent.solver, UInt32(assumptions.count), &assumptions)
-            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
-            if r == Z3_L_TRUE { break }
-            if r != Z3_L_FALSE {
-                let reason = Z3_solver_get_reason_unknown(ctx, agent.solver).map { String(cString: $0) } ?? "unknown"
-                return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
-            }
-            guard let core = Z3_solver_get_unsat_core(ctx, agent.solver), Z3_get_error_code(ctx) == Z3_OK else {
-                return unknownOutcome("reading the unsat core")
-            }
-            Z3_ast_vector_inc_ref(ctx, core)
-            var inCore: [Int] = []
-            for k in 0..<Z3_ast_vector_size(ctx, core) {
-                let a = Z3_ast_vector_get(ctx, core, k)
-                if let idx = agent.itemIndex(of: a) { inCore.append(idx) }
-            }
-            Z3_ast_vector_dec_ref(ctx, core)
-            if inCore.isEmpty { return ProverOutcome(verdict: .unknown, explanation: "Z3: empty unsat core") }
-            if inCore.count == 1 {
-                agent.itemStates[inCore[0]] = .violated
-                continue
-            }
-            // A core may name items that hold; with every variable fixed each item is ground, so
-            // confirm each one alone (only on the denial path).
-            var confirmed = 0
-            for idx in inCore {
-                assumptions.removeSubrange(valueCount...)
-                assumptions.append(agent.tracker(idx))
-                let r1 = Z3_solver_check_assumptions(ctx, agent.solver, UInt32(assumptions.count), &assumptions)
-                if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
-                if r1 == Z3_L_FALSE { agent.itemStates[idx] = .violated; confirmed += 1 }
-                else if r1 == Z3_L_TRUE { agent.itemStates[idx] = .holds }
-                else {
-                    let reason = Z3_solver_get_reason_unknown(ctx, agent.solver).map { String(cString: $0) } ?? "unknown"
-                    return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
-                }
-            }
-            // Items that hold alone go back into the pool: only violated ones are removed for good.
-            for idx in inCore where agent.itemStates[idx] == .holds { agent.itemStates[idx] = .active }
-            if confirmed == 0 { return ProverOutcome(verdict: .unknown, explanation: "Z3: unsat core names no violated item") }
-        }
-        // 5. Report.
+        // 3. Decide every active item.
+        if let failure = mode == .ground ? decideGround(agent) : decideWithSolver(agent) { return failure }
+        // 4. Report.
         var violated: [String] = []
         var parts: [String] = []
         for (i, item) in agent.items.enumerated() where agent.itemStates[i] == .violated {
@@ -362,6 +294,107 @@ public final class ProverEngine {
         }
         let verdict: ProverVerdict = (!violated.isEmpty || !ceilingExceeded) ? .violation : .ceilingExceeded
         return ProverOutcome(verdict: verdict, violated: violated, explanation: parts.joined(separator: "; "))
+    }
+
+    /// Every variable has a value at request time, so each item is a ground formula: the agent's kept Z3
+    /// model interprets each variable as its value (an exact rational) and Z3's model evaluator rewrites
+    /// each compiled item — the same ASTs the policy analysis reasons about — to `true` or `false`, without
+    /// a solver round trip. An item the evaluator leaves undecided goes to the incremental solver.
+    private func decideGround(_ agent: CompiledAgent) -> ProverOutcome? {
+        guard let model = agent.model else { return decideWithSolver(agent) }
+        for i in agent.varNames.indices where agent.itemPresent[i] {
+            guard agent.interpret(ctx, model, i, agent.itemValues[i], realSort) else {
+                return unknownOutcome("building a value for \"\(agent.varNames[i])\"")
+            }
+        }
+        var undecided = false
+        for i in agent.itemStates.indices where agent.itemStates[i] == .active {
+            let body = i < agent.items.count ? agent.items[i].body : agent.ceilingBody
+            var result: Z3_ast?
+            // No model completion: a variable without a value leaves the item undecided, never guessed.
+            guard Z3_model_eval(ctx, model, body, false, &result), let result, Z3_get_error_code(ctx) == Z3_OK else {
+                return unknownOutcome("evaluating")
+            }
+            Z3_inc_ref(ctx, result)
+            switch Z3_get_bool_value(ctx, result) {
+            case Z3_L_TRUE: agent.itemStates[i] = .holds
+            case Z3_L_FALSE: agent.itemStates[i] = .violated
+            default: undecided = true  // stays .active for the solver
+            }
+            Z3_dec_ref(ctx, result)
+        }
+        guard undecided else { return nil }
+        // Items already decided are settled; only the undecided ones (still .active) reach the solver.
+        return decideWithSolver(agent)
+    }
+
+    /// The incremental solver: the values asserted in a scope that is always popped, then
+    /// `check_assumptions` over the tracking literals of the active items, peeling violated items off the
+    /// unsat core until the rest is satisfiable. Bounded by the deterministic `rlimit`.
+    private func decideWithSolver(_ agent: CompiledAgent) -> ProverOutcome? {
+        let solver: Z3_solver
+        do { solver = try agent.solver(ctx, rlimit: rlimit) } catch { return unknownOutcome("building the solver") }
+        Z3_solver_push(ctx, solver)
+        if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("opening a scope") }
+        defer { Z3_solver_pop(ctx, solver, 1) }
+        for i in agent.varNames.indices where agent.itemPresent[i] {
+            guard let eq = agent.equality(ctx, i, agent.itemValues[i], realSort) else {
+                return unknownOutcome("building a value for \"\(agent.varNames[i])\"")
+            }
+            Z3_solver_assert(ctx, solver, eq)
+            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("asserting a value") }
+        }
+        var rounds = 0
+        while true {
+            rounds += 1
+            if rounds > agent.items.count + 3 { return ProverOutcome(verdict: .unknown, explanation: "Z3: core extraction did not converge") }
+            assumptions.removeAll(keepingCapacity: true)
+            for (i, st) in agent.itemStates.enumerated() where st == .active {
+                assumptions.append(agent.tracker(i))
+            }
+            if assumptions.isEmpty { break }
+            let r = Z3_solver_check_assumptions(ctx, solver, UInt32(assumptions.count), &assumptions)
+            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
+            if r == Z3_L_TRUE { break }
+            if r != Z3_L_FALSE {
+                let reason = Z3_solver_get_reason_unknown(ctx, solver).map { String(cString: $0) } ?? "unknown"
+                return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
+            }
+            guard let core = Z3_solver_get_unsat_core(ctx, solver), Z3_get_error_code(ctx) == Z3_OK else {
+                return unknownOutcome("reading the unsat core")
+            }
+            Z3_ast_vector_inc_ref(ctx, core)
+            var inCore: [Int] = []
+            for k in 0..<Z3_ast_vector_size(ctx, core) {
+                let a = Z3_ast_vector_get(ctx, core, k)
+                if let idx = agent.itemIndex(of: a) { inCore.append(idx) }
+            }
+            Z3_ast_vector_dec_ref(ctx, core)
+            if inCore.isEmpty { return ProverOutcome(verdict: .unknown, explanation: "Z3: empty unsat core") }
+            if inCore.count == 1 {
+                agent.itemStates[inCore[0]] = .violated
+                continue
+            }
+            // A core may name items that hold; with every variable fixed each item is ground, so
+            // confirm each one alone (only on the denial path).
+            var confirmed = 0
+            for idx in inCore {
+                assumptions.removeAll(keepingCapacity: true)
+                assumptions.append(agent.tracker(idx))
+                let r1 = Z3_solver_check_assumptions(ctx, solver, UInt32(assumptions.count), &assumptions)
+                if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("checking") }
+                if r1 == Z3_L_FALSE { agent.itemStates[idx] = .violated; confirmed += 1 }
+                else if r1 == Z3_L_TRUE { agent.itemStates[idx] = .holds }
+                else {
+                    let reason = Z3_solver_get_reason_unknown(ctx, solver).map { String(cString: $0) } ?? "unknown"
+                    return ProverOutcome(verdict: .unknown, explanation: "Z3 returned unknown: \(reason)")
+                }
+            }
+            // Items that hold alone go back into the pool: only violated ones are removed for good.
+            for idx in inCore where agent.itemStates[idx] == .holds { agent.itemStates[idx] = .active }
+            if confirmed == 0 { return ProverOutcome(verdict: .unknown, explanation: "Z3: unsat core names no violated item") }
+        }
+        return nil
     }
 
     private func unknownOutcome(_ what: String) -> ProverOutcome {
@@ -419,33 +452,62 @@ public final class ProverEngine {
 
 struct Item {
     var text: String
-    var tracker: Z3_ast
+    var line: Int
+    var body: Z3_ast
     var variables: [String]
     var varIndexes: [Int] = []
-}
-
-struct VarSlot {
-    var const: Z3_ast
+    var tracker: Z3_ast?
 }
 
 enum ItemState { case active, violated, holds }
 
 final class CompiledAgent {
-    let solver: Z3_solver
     var items: [Item] = []
-    var slots: [String: VarSlot] = [:]
+    /// Variable name → index into `consts`, `varNames` and the per-request arrays.
+    var slots: [String: Int] = [:]
+    var consts: [Z3_ast] = []
     var varNames: [String] = []
+    var ceilingBody: Z3_ast?
     var ceilingTracker: Z3_ast?
     var ceiling: Double = 0
+    var line = 1
     var fusedIndex = 0
     // Per-request scratch, sized at compile time.
     var itemStates: [ItemState] = []
     var itemValues: [Double] = []
     var itemPresent: [Bool] = []
+    private var numCache: [Z3_ast?] = []
     private var eqCache: [Z3_ast?] = []
+    private var numBits: [UInt64] = []
     private var eqBits: [UInt64] = []
+    /// Built on first use only: the ground path decides linear arithmetic without it, and a solver per
+    /// agent is most of the memory a large policy would otherwise cost.
+    private var solverHandle: Z3_solver?
+    /// Interprets each variable as its request value for the ground path; kept across requests so that
+    /// an unchanged value costs nothing.
+    private(set) var model: Z3_model?
+    private var interpBits: [UInt64?] = []
 
-    init(solver: Z3_solver) { self.solver = solver }
+    /// Sets variable `i` to `v` in the kept model (only when it changed).
+    func interpret(_ ctx: Z3_context, _ model: Z3_model, _ i: Int, _ v: Double, _ sort: Z3_sort) -> Bool {
+        if interpBits.count != varNames.count { interpBits = Array(repeating: nil, count: varNames.count) }
+        let bits = (v == 0 ? 0.0 : v).bitPattern
+        if interpBits[i] == bits { return true }
+        guard let n = numeral(ctx, i, v, sort), let app = Z3_to_app(ctx, consts[i]),
+              let decl = Z3_get_app_decl(ctx, app), Z3_get_error_code(ctx) == Z3_OK else { return false }
+        Z3_add_const_interp(ctx, model, decl, n)
+        guard Z3_get_error_code(ctx) == Z3_OK else { interpBits[i] = nil; return false }
+        interpBits[i] = bits
+        return true
+    }
+
+    func makeModel(_ ctx: Z3_context) -> Bool {
+        guard model == nil else { return true }
+        guard let m = Z3_mk_model(ctx), Z3_get_error_code(ctx) == Z3_OK else { return false }
+        Z3_model_inc_ref(ctx, m)
+        model = m
+        return true
+    }
 
     func tracker(_ i: Int) -> Z3_ast? { i < items.count ? items[i].tracker : ceilingTracker }
 
@@ -453,6 +515,73 @@ final class CompiledAgent {
         guard let a else { return nil }
         if a == ceilingTracker { return items.count }
         return items.firstIndex { $0.tracker == a }
+    }
+
+    /// The agent's incremental solver: every item asserted once as `tracker → item`, so that an unsat
+    /// core names items, under a deterministic resource limit instead of a wall-clock timeout.
+    func solver(_ ctx: Z3_context, rlimit: UInt32) throws(ProverLoadError) -> Z3_solver {
+        if let s = solverHandle { return s }
+        func err(_ what: String) -> ProverLoadError? {
+            let code = Z3_get_error_code(ctx)
+            guard code != Z3_OK else { return nil }
+            let msg = Z3_get_error_msg(ctx, code).map { String(cString: $0) } ?? "error \(code.rawValue)"
+            return ProverLoadError(line: line, reason: "Z3 error while \(what): \(msg)")
+        }
+        guard let s = Z3_mk_simple_solver(ctx) else { throw err("creating a solver") ?? ProverLoadError(line: line, reason: "Z3 solver") }
+        Z3_solver_inc_ref(ctx, s)
+        let params = Z3_mk_params(ctx)
+        Z3_params_inc_ref(ctx, params)
+        Z3_params_set_uint(ctx, params, Z3_mk_string_symbol(ctx, "rlimit"), rlimit)
+        Z3_solver_set_params(ctx, s, params)
+        Z3_params_dec_ref(ctx, params)
+        var trackers: [Z3_ast] = []
+        func guarded(_ body: Z3_ast?) throws(ProverLoadError) -> Z3_ast {
+            guard let body, let t = Z3_mk_fresh_const(ctx, "jg_track", Z3_mk_bool_sort(ctx)) else {
+                throw err("making a tracker") ?? ProverLoadError(line: line, reason: "Z3 tracker")
+            }
+            Z3_inc_ref(ctx, t)
+            trackers.append(t)
+            guard let imp = Z3_mk_implies(ctx, t, body) else { throw err("guarding an item") ?? ProverLoadError(line: line, reason: "Z3 implies") }
+            Z3_inc_ref(ctx, imp)
+            Z3_solver_assert(ctx, s, imp)
+            Z3_dec_ref(ctx, imp)
+            if let e = err("asserting an item") { throw e }
+            return t
+        }
+        do throws(ProverLoadError) {
+            var ts: [Z3_ast] = []
+            for it in items { ts.append(try guarded(it.body)) }
+            let ct = try guarded(ceilingBody)
+            for i in items.indices { items[i].tracker = ts[i] }
+            ceilingTracker = ct
+            // One warm-up check so the first request does not pay for solver initialisation.
+            _ = Z3_solver_check(ctx, s)
+            if let e = err("checking the agent") { throw e }
+        } catch {
+            for t in trackers { Z3_dec_ref(ctx, t) }
+            for i in items.indices { items[i].tracker = nil }
+            ceilingTracker = nil
+            Z3_solver_dec_ref(ctx, s)
+            throw error
+        }
+        solverHandle = s
+        return s
+    }
+
+    /// The value of variable `i` as an exact Z3 numeral, reused while the value is unchanged.
+    func numeral(_ ctx: Z3_context, _ i: Int, _ v: Double, _ sort: Z3_sort) -> Z3_ast? {
+        if numCache.count != varNames.count {
+            numCache = Array(repeating: nil, count: varNames.count)
+            numBits = Array(repeating: 0, count: varNames.count)
+        }
+        let bits = (v == 0 ? 0.0 : v).bitPattern
+        if let n = numCache[i], numBits[i] == bits { return n }
+        guard let n = Z3_mk_numeral(ctx, ProverEngine.rational(v), sort), Z3_get_error_code(ctx) == Z3_OK else { return nil }
+        Z3_inc_ref(ctx, n)
+        if let old = numCache[i] { Z3_dec_ref(ctx, old) }
+        numCache[i] = n
+        numBits[i] = bits
+        return n
     }
 
     /// `var == value`, reused while the value is unchanged.
@@ -463,13 +592,8 @@ final class CompiledAgent {
         }
         let bits = (v == 0 ? 0.0 : v).bitPattern
         if let e = eqCache[i], eqBits[i] == bits { return e }
-        guard let c = slots[varNames[i]]?.const,
-              let n = Z3_mk_numeral(ctx, ProverEngine.rational(v), sort), Z3_get_error_code(ctx) == Z3_OK else { return nil }
-        Z3_inc_ref(ctx, n)
-        let eq = Z3_mk_eq(ctx, c, n)
-        guard let eq, Z3_get_error_code(ctx) == Z3_OK else { Z3_dec_ref(ctx, n); return nil }
+        guard let n = numeral(ctx, i, v, sort), let eq = Z3_mk_eq(ctx, consts[i], n), Z3_get_error_code(ctx) == Z3_OK else { return nil }
         Z3_inc_ref(ctx, eq)
-        Z3_dec_ref(ctx, n)
         if let old = eqCache[i] { Z3_dec_ref(ctx, old) }
         eqCache[i] = eq
         eqBits[i] = bits
@@ -483,12 +607,23 @@ final class CompiledAgent {
         released = true
         for e in eqCache { if let e { Z3_dec_ref(ctx, e) } }
         eqCache = []
-        for it in items { Z3_dec_ref(ctx, it.tracker) }
+        for n in numCache { if let n { Z3_dec_ref(ctx, n) } }
+        numCache = []
+        for it in items {
+            Z3_dec_ref(ctx, it.body)
+            if let t = it.tracker { Z3_dec_ref(ctx, t) }
+        }
         items = []
+        if let b = ceilingBody { Z3_dec_ref(ctx, b) }
+        ceilingBody = nil
         if let t = ceilingTracker { Z3_dec_ref(ctx, t) }
         ceilingTracker = nil
-        for s in slots.values { Z3_dec_ref(ctx, s.const) }
+        for c in consts { Z3_dec_ref(ctx, c) }
+        consts = []
         slots = [:]
-        Z3_solver_dec_ref(ctx, solver)
+        if let s = solverHandle { Z3_solver_dec_ref(ctx, s) }
+        solverHandle = nil
+        if let m = model { Z3_model_dec_ref(ctx, m) }
+        model = nil
     }
 }

@@ -200,7 +200,8 @@ func engine(ceiling: Double = 90, _ invs: [String], id: String = "a") throws -> 
 
     @Test func rlimitExhaustionIsUnknown() throws {
         // An rlimit of 1 cannot finish any real check: the engine must answer unknown, never crash.
-        let e = ProverEngine(rlimit: 1)
+        // The ground path needs no solver for linear arithmetic, so the solver path is the one under test.
+        let e = ProverEngine(rlimit: 1, mode: .solver)
         try e.load(policy: try makePolicy([("a", ["x + y <= 10 || x - y >= 3"])]))
         let o = e.check(agentID: "a", values: ["x": 20, "y": 1, "fused_risk": 0])
         #expect(o.verdict == .unknown)
@@ -208,12 +209,43 @@ func engine(ceiling: Double = 90, _ invs: [String], id: String = "a") throws -> 
     }
 
     @Test func rlimitIsPerCheckNotCumulative() throws {
-        let e = ProverEngine(rlimit: 20_000)
+        let e = ProverEngine(rlimit: 20_000, mode: .solver)
         try e.load(policy: try makePolicy([("a", ["x + y <= 10 || x - y >= 3"])]))
         for i in 0..<3_000 {
             let o = e.check(agentID: "a", values: ["x": Double(i % 7), "y": 1, "fused_risk": 0])
             if o.verdict != .holds { Issue.record("check \(i): \(o.verdict) \(o.explanation)"); break }
         }
+    }
+
+    /// The ground path (substitution + Z3's rewriter) and the incremental solver with unsat cores must
+    /// agree on every verdict, violated list and explanation.
+    @Test func groundAndSolverPathsAgree() throws {
+        let invs = ["x <= 100", "x + y < 150", "2 * x - 3 * y >= -40 || y == 7", "!(x == 13) && y != 0.5",
+                    "x != y", "0.1 * x + 0.2 * y <= 30.3", "privilege_escalation_depth < 3"]
+        let policy = try makePolicy(ceiling: 80, [("a", invs), ("bare", [])])
+        let ground = ProverEngine(mode: .ground), solver = ProverEngine(mode: .solver)
+        try ground.load(policy: policy)
+        try solver.load(policy: policy)
+        let xs: [Double] = [-1e300, -50, 0, 0.1, 13, 49.5, 99.9, 100, 100.0.nextUp, 101, 1e15, 5e-324]
+        let ys: [Double] = [-7, 0, 0.5, 7, 49.5, 50.5, 150]
+        var compared = 0, violations = 0
+        for (k, x) in xs.enumerated() {
+            for (j, y) in ys.enumerated() {
+                var v: [String: Double] = ["x": x, "y": y, "fused_risk": Double((k * 7 + j * 13) % 101),
+                                           "privilege_escalation_depth": Double((k + j) % 5)]
+                if (k + j) % 11 == 0 { v["y"] = nil }  // a missing value denies
+                for agent in ["a", "bare"] {
+                    let g = ground.check(agentID: agent, values: v), s = solver.check(agentID: agent, values: v)
+                    #expect(g.verdict == s.verdict, "\(agent) \(v)")
+                    #expect(g.violated == s.violated, "\(agent) \(v)")
+                    #expect(g.explanation == s.explanation, "\(agent) \(v)")
+                    if g.verdict != .holds { violations += 1 }
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == xs.count * ys.count * 2)
+        #expect(violations > 20 && violations < compared - 20)  // both outcomes were exercised
     }
 
     @Test func timing() throws {
