@@ -158,3 +158,7 @@ int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode
 #include <sys/fsuid.h>
 int jg_sys_setfsuid(unsigned uid) { return setfsuid(uid); }
 int jg_sys_setfsgid(unsigned gid) { return setfsgid(gid); }
+
+#include <malloc.h>
+
+int jg_sys_release_free_memory(void) { return malloc_trim(0); }

@@ -79,6 +79,9 @@ final class KernelState {
             Log.warn("no plane active: no cgroup is governed, nothing is enforced by jg-kernel")
         }
         if planesOwed { planesOwed = false; sendPlanes() }
+        // libbpf parses the kernel's BTF (megabytes) to relocate the objects and frees it after loading;
+        // hand those pages back instead of keeping them resident for the life of the process.
+        ResidentMemory.releaseFreePages()
     }
 
     func drainEvents() {

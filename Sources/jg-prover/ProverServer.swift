@@ -18,6 +18,7 @@ final class ProverServer {
         do { p = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, error.description) }
         do { try engine.load(policy: p) } catch { return (false, "\(name):\(error.line): \(error.reason)") }
         policy = p
+        ResidentMemory.releaseFreePages()  // the previous policy's terms and the YAML tree
         return (true, "\(p.agents.reduce(0) { $0 + $1.invariants.count }) invariants compiled")
     }
 

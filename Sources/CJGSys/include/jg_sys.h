@@ -44,3 +44,6 @@ int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode
 /// Return the previous value (the kernel's API).
 int jg_sys_setfsuid(unsigned uid);
 int jg_sys_setfsgid(unsigned gid);
+
+/// Returns freed heap pages to the kernel (glibc malloc_trim(0)); 1 if memory was released.
+int jg_sys_release_free_memory(void);
