@@ -148,18 +148,35 @@ class Daemon:
             return None
 
 
-def rss_snapshot(d: Daemon) -> dict[str, int]:
-    out = {c: vmrss_kib(p) or 0 for c, p in d.components().items()}
-    out["jinnguard (supervisor)"] = vmrss_kib(d.proc.pid) or 0
+def pss_kib(pid: int) -> int | None:
+    """Proportional set size: each shared page (libswiftCore, libcrypto, libc...) split between the processes
+    that map it, so the sum over processes counts it once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def rss_snapshot(d: Daemon, reader=vmrss_kib) -> dict[str, int]:
+    out = {c: reader(p) or 0 for c, p in d.components().items()}
+    out["jinnguard (supervisor)"] = reader(d.proc.pid) or 0
     return out
 
 
+def pss_snapshot(d: Daemon) -> dict[str, int]:
+    return rss_snapshot(d, pss_kib)
+
+
 class RssSampler:
-    """Peak VmRSS per component while a load runs."""
+    """Peak VmRSS and PSS per component while a load runs."""
 
     def __init__(self, d: Daemon):
         self.d = d
         self.peak: dict[str, int] = {}
+        self.peak_pss: dict[str, int] = {}
         self.stop_ev = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
 
@@ -167,6 +184,8 @@ class RssSampler:
         while not self.stop_ev.is_set():
             for k, v in rss_snapshot(self.d).items():
                 self.peak[k] = max(self.peak.get(k, 0), v)
+            for k, v in pss_snapshot(self.d).items():
+                self.peak_pss[k] = max(self.peak_pss.get(k, 0), v)
             self.stop_ev.wait(0.1)
 
     def __enter__(self):
@@ -311,6 +330,7 @@ def main():
         d.start()
         time.sleep(1.0)
         R["rss_idle"] = rss_snapshot(d)
+        R["pss_idle"] = pss_snapshot(d)
 
         L = R["latency"] = {}
         L["allow_persistent"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--label", "allow-persistent")
@@ -329,10 +349,12 @@ def main():
                 T[c] = loadgen(args, d, "-c", c, "-n", total, "-w", min(2000, 10 * c), "-t", 40, "--deny-every", 10,
                                "--label", f"throughput-{c}")
         R["rss_load"] = s.peak
+        R["pss_load"] = s.peak_pss
         hz = os.sysconf("SC_CLK_TCK")
         R["cpu_s_throughput"] = {c: (cpu_ticks(p) - ticks0.get(c, 0)) / hz for c, p in d.components().items()}
         time.sleep(1.0)
         R["rss_after"] = rss_snapshot(d)
+        R["pss_after"] = pss_snapshot(d)
 
         log("profiling gate, prover and broker under 64 clients")
         try:
