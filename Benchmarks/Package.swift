@@ -14,6 +14,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // google/swift-benchmark: the stage timings (median, P99, mean per stage) of BENCHMARKS.md.
+        .package(url: "https://github.com/google/swift-benchmark", from: "0.1.2"),
     ],
     targets: [
         shim("CJGSys", []),
@@ -28,7 +30,8 @@ let package = Package(
         // Only AuditRecords.swift of JGBrokerCore (the rest pulls in the broker's execution dependencies).
         .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGAudit"], path: "Sources/JGBrokerRecords"),
         .executableTarget(name: "jg-stage-bench",
-                          dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGGateCore", "JGBrokerCore"]),
+                          dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGGateCore", "JGBrokerCore",
+                                         .product(name: "Benchmark", package: "swift-benchmark")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -160,8 +160,9 @@ def render(R: dict) -> str:
     if S.get("swift"):
         w("### Swift: the daemon's own code\n")
         w("`Benchmarks/` is a separate Swift package whose library targets are symlinks to the main package's "
-          "`Sources/` (the main package exports only executables), built with `-c release`; clock_gettime loops, "
-          "per-call figures (batches of 10 calls, except appends).\n")
+          "`Sources/` (the main package exports only executables), built with `-c release` and measured with "
+          "google/swift-benchmark (one sample per iteration; stages shorter than a clock read run 10 calls per "
+          "iteration, and the figures below are divided back to one call).\n")
         w("| stage | calls | P50 | P99 | mean |")
         w("|---|---|---|---|---|")
         for s in S["swift"]:

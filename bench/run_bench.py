@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import os
 import platform
 import shutil
@@ -266,12 +267,43 @@ def stages(args, root: Path) -> dict:
     p = subprocess.run([sys.executable, str(REPO / "bench" / "stages_py.py")], capture_output=True, text=True, timeout=300)
     out["py"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     if args.swift_stages and Path(args.swift_stages).exists():
-        p = subprocess.run([str(args.swift_stages), str(root / "swift-stage-audit.jsonl")], capture_output=True,
-                           text=True, timeout=300)
-        out["swift"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-        if p.returncode != 0:
+        env = dict(os.environ, JG_STAGE_AUDIT_FILE=str(root / "swift-stage-audit.jsonl"))
+        p = subprocess.run([str(args.swift_stages), "--format", "json", "--time-unit", "ns",
+                            "--columns", "name,median,p99,avg,iterations"], capture_output=True, text=True,
+                           timeout=600, env=env)
+        out["swift"] = swift_stage_records(p.stdout, p.stderr)
+        if p.returncode != 0 or not out["swift"]:
             out["swift_error"] = p.stderr[-2000:]
     return out
+
+
+def swift_stage_records(stdout: str, stderr: str) -> list[dict]:
+    """google/swift-benchmark's JSON (one measurement per iteration; "… [×N]" stages time N calls per iteration)
+    into per-call records, plus the facts the bench printed on stderr (line sizes, errors)."""
+    records = []
+    facts = [json.loads(l) for l in stderr.splitlines() if l.startswith("{")]
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        return facts
+    for b in doc.get("benchmarks", []):
+        name, calls = b["name"], 1
+        m = re.search(r" \[×(\d+)\]$", name)
+        if m:
+            calls = int(m.group(1))
+            name = name[:m.start()]
+        records.append({"stage": name, "n": int(b["iterations"]) * calls, "p50_ns": b["median"] / calls,
+                        "p99_ns": b["p99"] / calls, "mean_ns": b["avg"] / calls,
+                        "note": ""})
+    # Line sizes right after the stage they belong to; errors at the end.
+    for f in facts:
+        base = f["stage"].removesuffix(": line size")
+        at = next((i for i, r in enumerate(records) if r["stage"] == base), None)
+        if at is None:
+            records.append(f)
+        else:
+            records.insert(at + 1, f)
+    return records
 
 
 def prover_bench(bindir: Path) -> str:

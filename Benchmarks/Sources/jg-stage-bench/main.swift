@@ -1,6 +1,10 @@
-// Stage microbenchmarks: the daemon's own library code (symlinked sources, release build), timed with
-// clock_gettime loops. One JSON line per stage on stdout: {"stage":…,"n":…,"p50_ns":…,"p99_ns":…,"mean_ns":…}.
-// usage: jg-stage-bench AUDIT_FILE_ON_THE_DAEMONS_FILESYSTEM
+// Stage microbenchmarks: the daemon's own library code (symlinked sources, release build), measured with
+// google/swift-benchmark. Run by bench/run_bench.py as
+//   JG_STAGE_AUDIT_FILE=<file on the audit log's file system> jg-stage-bench --format json --time-unit ns \
+//       --columns name,median,p99,avg,iterations
+// Stages named "… [×N]" time N calls per iteration (too short to time one by one); run_bench.py divides.
+// Facts that are not timings (audit line size, a stage that failed) go to stderr as one JSON line each.
+import Benchmark
 import Glibc
 import JGAudit
 import JGBrokerCore
@@ -12,30 +16,19 @@ import JGPolicy
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
-func nowNS() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func fact(_ json: String) { fputs(json + "\n", stderr) }
 
-/// Times `body` in batches of `inner` calls, `outer` times; reports per-call figures.
-func measure(_ name: String, note: String = "", outer: Int = 2000, inner: Int = 10, _ body: () -> Void) {
-    for _ in 0..<max(1, outer / 10) { body() } // warm-up
-    var samples: [Double] = []
-    samples.reserveCapacity(outer)
-    for _ in 0..<outer {
-        let t0 = nowNS()
+/// `inner` calls per measured iteration; `iterations` measured iterations after a warm-up.
+func measure(_ name: String, iterations: Int = 2000, inner: Int = 10, _ body: @escaping () -> Void) {
+    let label = inner == 1 ? name : "\(name) [×\(inner)]"
+    benchmark(label, settings: Iterations(iterations), WarmupIterations(max(1, iterations / 10))) {
         for _ in 0..<inner { body() }
-        samples.append(Double(nowNS() - t0) / Double(inner))
     }
-    samples.sort()
-    let mean = samples.reduce(0, +) / Double(samples.count)
-    func p(_ q: Double) -> Double { samples[min(samples.count - 1, Int(q * Double(samples.count)))] }
-    print("{\"stage\":\"\(name)\",\"n\":\(outer * inner),\"p50_ns\":\(Int(p(0.5))),\"p99_ns\":\(Int(p(0.99))),\"mean_ns\":\(Int(mean)),\"note\":\"\(note)\"}")
 }
 
-let args = CommandLine.arguments
-let auditPath = args.count > 1 ? args[1] : "/tmp/jg-stage-bench-audit.jsonl"
+var forwarded = 0
+var scratchFiles: [String] = []
+let auditPath = getenv("JG_STAGE_AUDIT_FILE").map { String(cString: $0) } ?? "/tmp/jg-stage-bench-audit.jsonl"
 
 // A request as the load generator sends it (PROTOCOL.md §3-§4).
 let key = Array("bench-0123456789abcdef0123456789abcdef".utf8)
@@ -71,7 +64,7 @@ let proposal = try! Proposal.parse(payloadValue)
 let me = PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid())
 let observation = PeerObservation.observe(me)
 measure("scoring: RiskScorer.score") { blackHole(RiskScorer.score(proposal, observation: observation)) }
-measure("scoring: PeerObservation.observe (/proc reads)", outer: 500) { blackHole(PeerObservation.observe(me)) }
+measure("scoring: PeerObservation.observe (/proc reads)", iterations: 500) { blackHole(PeerObservation.observe(me)) }
 
 // The whole gate decision (steps 1-14) with an in-memory lineage, /proc observation stubbed.
 var policyText = """
@@ -107,17 +100,18 @@ do {
         bodies.append(Array(JSONWriter.write(.object([("payload", .string(p)), ("signature", .string(s))])).utf8))
     }
     var next = 0
-    var forwarded = 0
     var lastCtx = DecisionContext()
-    measure("gate: GateDecider.evaluate (steps 1-14, ALLOW path, /proc stubbed)", outer: 2500, inner: 10) {
+    // Each request is fresh (its own sequence counter), so the replay check passes and the ALLOW path runs.
+    if case let .forward(ctx) = decider.evaluate(body: bodies[next], peer: me, now: 1, observe: { _ in observation }) {
+        lastCtx = ctx
+    }
+    next += 1
+    measure("gate: GateDecider.evaluate (steps 1-14, ALLOW path, /proc stubbed)", iterations: 2500, inner: 10) {
+        guard next < bodies.count else { return }
         let b = bodies[next]
         next += 1
-        if case let .forward(ctx) = decider.evaluate(body: b, peer: me, now: 1, observe: { _ in observation }) {
-            forwarded += 1
-            lastCtx = ctx
-        }
+        if case .forward = decider.evaluate(body: b, peer: me, now: 1, observe: { _ in observation }) { forwarded += 1 }
     }
-    if forwarded != 25_000 + 250 { print("{\"stage\":\"gate: GateDecider.evaluate\",\"error\":\"only \(forwarded) forwarded\"}") }
 
     // Link encoding/decoding of the decision context (gate→prover→broker).
     measure("framing: DecisionContext encode + LinkWriter.frame") {
@@ -139,27 +133,31 @@ do {
         blackHole(AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover"))
     }
     let parts = AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover")
-    func appendBench(_ path: String, _ label: String, batch: Int, outer: Int) {
+    func appendBench(_ path: String, _ label: String, batch: Int, iterations: Int) {
         unlink(path)
         guard let log = try? AuditLog(path: path), (try? log.appendBoot()) != nil else {
-            print("{\"stage\":\"\(label)\",\"error\":\"cannot open \(path)\"}")
+            fact("{\"stage\":\"\(label)\",\"error\":\"cannot open \(path)\"}")
             return
         }
         let entries = Array(repeating: parts, count: batch)
-        measure(label, note: "per call of \(batch) entr\(batch == 1 ? "y" : "ies")", outer: outer, inner: 1) {
+        // The line size, from one batch written before the benchmark runs.
+        var st = stat()
+        let before = stat(path, &st) == 0 ? Int(st.st_size) : 0
+        _ = try? log.append(entries, timestamp: 1_764_180_000)
+        if stat(path, &st) == 0 { fact("{\"stage\":\"\(label): line size\",\"bytes_per_entry\":\((Int(st.st_size) - before) / batch)}") }
+        benchmark(label, settings: Iterations(iterations), WarmupIterations(max(1, iterations / 20))) {
             blackHole(try? log.append(entries, timestamp: 1_764_180_000))
         }
-        var st = stat()
-        if stat(path, &st) == 0, log.nextIndex > 1 {
-            print("{\"stage\":\"\(label): line size\",\"bytes_per_entry\":\(Int(st.st_size) / Int(log.nextIndex))}")
-        }
-        log.close()
-        unlink(path)
     }
     let shm = "/dev/shm/jg-stage-bench-\(getpid()).jsonl"
-    appendBench(shm, "audit: AuditLog.append 1 entry (tmpfs: line+hash+write, fdatasync no-op)", batch: 1, outer: 5000)
-    appendBench(auditPath, "audit: AuditLog.append 1 entry (durable: + fdatasync)", batch: 1, outer: 2000)
-    appendBench(auditPath, "audit: AuditLog.append 64 entries (durable, one fdatasync)", batch: 64, outer: 300)
+    appendBench(shm, "audit: AuditLog.append 1 entry (tmpfs: line+hash+write, fdatasync no-op)", batch: 1, iterations: 5000)
+    appendBench(auditPath + ".1", "audit: AuditLog.append 1 entry (durable: + fdatasync)", batch: 1, iterations: 2000)
+    appendBench(auditPath + ".64", "audit: AuditLog.append 64 entries (durable, one fdatasync) (per call of 64 entries)", batch: 64, iterations: 300)
+    scratchFiles = [shm, auditPath + ".1", auditPath + ".64"]
 } catch {
-    print("{\"stage\":\"gate: GateDecider.evaluate\",\"error\":\"policy: \(error)\"}")
+    fact("{\"stage\":\"gate: GateDecider.evaluate\",\"error\":\"policy: \(error)\"}")
 }
+
+Benchmark.main()
+if forwarded == 0 { fact("{\"stage\":\"gate: GateDecider.evaluate\",\"error\":\"no request was forwarded\"}") }
+for f in scratchFiles { unlink(f) }
