@@ -139,6 +139,12 @@ do {
         blackHole(AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover"))
     }
     let parts = AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover")
+    var jsonOut: [UInt8] = []
+    measure("audit: JSONWriter.write(into:) of one record's four objects (reused buffer)") {
+        jsonOut.removeAll(keepingCapacity: true)
+        for v in [parts.observation, parts.intent, parts.assessment, parts.decision] { JSONWriter.write(v, into: &jsonOut) }
+        blackHole(jsonOut)
+    }
     func appendBench(_ path: String, _ label: String, batch: Int, outer: Int) {
         unlink(path)
         guard let log = try? AuditLog(path: path), (try? log.appendBoot()) != nil else {
@@ -157,6 +163,56 @@ do {
         unlink(path)
     }
     let shm = "/dev/shm/jg-stage-bench-\(getpid()).jsonl"
+
+    // The broker's per-decision audit work as BrokerServer.commit does it for a batch of 64 decisions:
+    // seal the personal data, build the record, then one append (tmpfs, so without the device flush).
+    func brokerBatchBench(_ label: String, batch: Int, outer: Int) {
+        let path = "/dev/shm/jg-stage-bench-broker-\(getpid()).jsonl"
+        unlink(path)
+        defer {
+            unlink(path)
+            _ = SealedStore.erase(auditLogPath: path, subject: AuditRecords.subject(lastCtx))
+            for d in ["/keys", "/data", ""] { rmdir(path + ".sealed" + d) }
+        }
+        guard let log = try? AuditLog(path: path), (try? log.appendBoot()) != nil,
+              let store = try? SealedStore(auditLogPath: path) else {
+            print("{\"stage\":\"\(label)\",\"error\":\"cannot open \(path)\"}")
+            return
+        }
+        var ctx = lastCtx
+        measure(label, note: "per call of \(batch) decisions", outer: outer, inner: 1) {
+            var entries: [AuditEntryParts] = []
+            for _ in 0..<batch {
+                ctx.requestID += 1
+                let subject = AuditRecords.subject(ctx)
+                guard let commitment = try? store.seal(subject: subject, reference: "request:\(ctx.requestID)",
+                                                       fields: AuditRecords.personalData(ctx)),
+                      let pseudonym = try? store.pseudonym(subject) else { return }
+                entries.append(AuditRecords.decision(ctx, token: "ALLOW", reason: "within ceiling", stage: "prover",
+                                                     sealed: (pseudonym, commitment)))
+            }
+            try? store.flush()
+            blackHole(try? log.append(entries, timestamp: 1_764_180_000))
+        }
+        log.close()
+    }
+    brokerBatchBench("broker: 64 decisions (seal + record + append, tmpfs)", batch: 64, outer: 300)
+    do {
+        let path = "/dev/shm/jg-stage-bench-seal-\(getpid()).jsonl"
+        if let store = try? SealedStore(auditLogPath: path) {
+            let fields = AuditRecords.personalData(lastCtx)
+            var id: UInt64 = 0
+            measure("broker: SealedStore.seal (personal data of one decision, tmpfs)") {
+                id += 1
+                blackHole(try? store.seal(subject: "uid:1", reference: "request:\(id)", fields: fields))
+                if id % 64 == 0 { try? store.flush() }
+            }
+            try? store.flush()
+        }
+        _ = SealedStore.erase(auditLogPath: path, subject: "uid:1")
+        for d in ["/keys", "/data", ""] { rmdir(path + ".sealed" + d) }
+    }
+
     appendBench(shm, "audit: AuditLog.append 1 entry (tmpfs: line+hash+write, fdatasync no-op)", batch: 1, outer: 5000)
     appendBench(auditPath, "audit: AuditLog.append 1 entry (durable: + fdatasync)", batch: 1, outer: 2000)
     appendBench(auditPath, "audit: AuditLog.append 64 entries (durable, one fdatasync)", batch: 64, outer: 300)
