@@ -4,6 +4,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 
 int jg_ossl_sha256(const void *data, size_t len, uint8_t out[32]) {
     return SHA256((const unsigned char *)data, len, out) ? 0 : -1;
@@ -55,9 +56,19 @@ int jg_ossl_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, c
 
 struct jg_ossl_sha256_ctx { EVP_MD_CTX *md; };
 
+/* EVP_sha256() makes every EVP_DigestInit_ex look the implementation up in the provider store again
+   (about half the cost of hashing an audit line); the digest is fetched once and kept instead. */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static const EVP_MD *sha256_md(void) {
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 jg_ossl_sha256_ctx *jg_ossl_sha256_new(void) {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) { EVP_MD_CTX_free(md); return NULL; }
+    if (!md || EVP_DigestInit_ex(md, sha256_md(), NULL) != 1) { EVP_MD_CTX_free(md); return NULL; }
     jg_ossl_sha256_ctx *c = OPENSSL_malloc(sizeof(*c));
     if (!c) { EVP_MD_CTX_free(md); return NULL; }
     c->md = md;
@@ -103,4 +114,39 @@ int jg_ossl_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const
 int jg_ossl_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aad_len,
                            const void *in, size_t len, const uint8_t tag[16], uint8_t *out) {
     return gcm(0, key, nonce, aad, aad_len, in, len, out, (uint8_t *)tag);
+}
+
+struct jg_ossl_gcm_key { EVP_CIPHER_CTX *c; };
+
+jg_ossl_gcm_key *jg_ossl_gcm_key_new(const uint8_t key[32]) {
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c) return NULL;
+    if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+        EVP_EncryptInit_ex(c, NULL, NULL, key, NULL) != 1) {
+        EVP_CIPHER_CTX_free(c);
+        return NULL;
+    }
+    jg_ossl_gcm_key *k = OPENSSL_malloc(sizeof(*k));
+    if (!k) { EVP_CIPHER_CTX_free(c); return NULL; }
+    k->c = c;
+    return k;
+}
+
+int jg_ossl_gcm_key_seal(jg_ossl_gcm_key *k, const uint8_t nonce[12], const void *aad, size_t aad_len,
+                         const void *in, size_t len, uint8_t *out, uint8_t tag[16]) {
+    int l = 0;
+    /* A NULL key keeps the expanded key; the nonce restarts the GCM state for this message. */
+    if (!k || EVP_EncryptInit_ex(k->c, NULL, NULL, NULL, nonce) != 1) return -1;
+    if (aad_len && EVP_EncryptUpdate(k->c, NULL, &l, aad, (int)aad_len) != 1) return -1;
+    l = 0;
+    if (len && EVP_EncryptUpdate(k->c, out, &l, in, (int)len) != 1) return -1;
+    if (EVP_EncryptFinal_ex(k->c, out + l, &l) != 1) return -1;
+    return EVP_CIPHER_CTX_ctrl(k->c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1 ? 0 : -1;
+}
+
+void jg_ossl_gcm_key_free(jg_ossl_gcm_key *k) {
+    if (!k) return;
+    EVP_CIPHER_CTX_free(k->c);
+    OPENSSL_free(k);
 }

@@ -8,33 +8,66 @@ enum AuditLine {
     static let bootMarkerSignal = "jinnguard.boot_marker"
     static let kernelReleasePrefix = "kernel_release="
 
-    static func be64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+    static let zeroHashBytes = [UInt8](repeating: UInt8(ascii: "0"), count: 64)
 
     static func hash(index: UInt64, timestamp: UInt64, prevHash: some Collection<UInt8>,
                      objects: [ArraySlice<UInt8>]) -> String {
         var h = SHA256Stream()
-        h.update(be64(index))
-        h.update(be64(timestamp))
+        h.update(bigEndian: index)
+        h.update(bigEndian: timestamp)
         h.update(prevHash)
         for o in objects { h.update(o) }
         return Digest.hex(h.finalize())
     }
 
-    /// Builds one line. Each object is serialised exactly once and those bytes are both hashed and written,
-    /// so no re-serialisation can make the stored bytes differ from the hashed ones.
-    static func build(index: UInt64, timestamp: UInt64, prevHash: String, parts: AuditEntryParts) -> (line: [UInt8], hash: String) {
-        let objs = [parts.observation, parts.intent, parts.assessment, parts.decision].map { ArraySlice(Array(JSONWriter.write($0).utf8)) }
-        let h = hash(index: index, timestamp: timestamp, prevHash: Array(prevHash.utf8), objects: objs)
-        var line = Array("{\"index\":\(index),\"timestamp_secs\":\(timestamp),\"prev_hash\":\"\(prevHash)\",\"observation\":".utf8)
-        line += objs[0]
-        line += Array(",\"intent\":".utf8)
-        line += objs[1]
-        line += Array(",\"assessment\":".utf8)
-        line += objs[2]
-        line += Array(",\"decision\":".utf8)
-        line += objs[3]
-        line += Array(",\"hash\":\"\(h)\"}\n".utf8)
-        return (line, h)
+    /// Appends one line (newline included) to `out`, and puts its hash (64 lowercase hex digits) in `hash`.
+    /// Each object is serialised once, straight into `out`; the hash is taken over those very bytes (the
+    /// slices of `out`), so what is stored is what is hashed, and no intermediate String or copy is made.
+    /// `prevHash` is the previous entry's hash as its 64 hex digits.
+    static func append(index: UInt64, timestamp: UInt64, prevHash: [UInt8], parts: AuditEntryParts,
+                       to out: inout [UInt8], hash: inout [UInt8]) {
+        literal("{\"index\":", &out)
+        JSONWriter.appendInteger(index, to: &out)
+        literal(",\"timestamp_secs\":", &out)
+        JSONWriter.appendInteger(timestamp, to: &out)
+        literal(",\"prev_hash\":\"", &out)
+        out.append(contentsOf: prevHash)
+        literal("\",\"observation\":", &out)
+        let o0 = out.count
+        JSONWriter.write(parts.observation, into: &out)
+        let o1 = out.count
+        literal(",\"intent\":", &out)
+        let i0 = out.count
+        JSONWriter.write(parts.intent, into: &out)
+        let i1 = out.count
+        literal(",\"assessment\":", &out)
+        let a0 = out.count
+        JSONWriter.write(parts.assessment, into: &out)
+        let a1 = out.count
+        literal(",\"decision\":", &out)
+        let d0 = out.count
+        JSONWriter.write(parts.decision, into: &out)
+        let d1 = out.count
+
+        var h = SHA256Stream()
+        h.update(bigEndian: index)
+        h.update(bigEndian: timestamp)
+        h.update(prevHash)
+        h.update(out[o0..<o1])
+        h.update(out[i0..<i1])
+        h.update(out[a0..<a1])
+        h.update(out[d0..<d1])
+        hash.removeAll(keepingCapacity: true)
+        h.finalizeHex(into: &hash)
+
+        literal(",\"hash\":\"", &out)
+        out.append(contentsOf: hash)
+        literal("\"}\n", &out)
+    }
+
+    @inline(__always)
+    private static func literal(_ s: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
     struct Scanned {

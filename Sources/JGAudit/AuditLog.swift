@@ -24,7 +24,11 @@ public final class AuditLog: @unchecked Sendable {
     private var fd: Int32
     private let lock = PthreadLock()
     private var _nextIndex: UInt64 = 0
-    private var _lastHash = AuditLine.zeroHash
+    /// The chain head's hash as its 64 hex digits (ASCII), the form it is hashed and written in.
+    private var _lastHash = AuditLine.zeroHashBytes
+    /// One buffer for the lines of every batch, reused so that a group commit allocates nothing per line.
+    private var lineBuffer: [UInt8] = []
+    private var hashScratch: [UInt8] = []
     /// Bytes known durable in the file; the point a failed append is cut back to.
     private var durableSize = 0
     private var _failed: AuditError?
@@ -59,7 +63,7 @@ public final class AuditLog: @unchecked Sendable {
     /// Where those bytes went.
     public var tornTailPath: String? { lock.with { _tornTailPath } }
     public var nextIndex: UInt64 { lock.with { _nextIndex } }
-    public var lastHash: String { lock.with { _lastHash } }
+    public var lastHash: String { lock.with { String(decoding: _lastHash, as: UTF8.self) } }
     public var failed: AuditError? { lock.with { _failed } }
 
     public func close() {
@@ -90,11 +94,15 @@ public final class AuditLog: @unchecked Sendable {
     @discardableResult
     public func append(_ entries: [AuditEntryParts], timestamp: UInt64) throws(AuditError) -> [UInt64] {
         for (i, e) in entries.enumerated() {
-            for (name, v) in [("observation", e.observation), ("intent", e.intent), ("assessment", e.assessment), ("decision", e.decision)] {
+            func check(_ name: String, _ v: JSONValue) throws(AuditError) {
                 guard case .object = v else {
                     throw AuditError(operation: "append", errno: EINVAL, detail: "entry \(i): \(name) must be a JSON object")
                 }
             }
+            try check("observation", e.observation)
+            try check("intent", e.intent)
+            try check("assessment", e.assessment)
+            try check("decision", e.decision)
         }
         if entries.isEmpty { return [] }
         return try lock.with { () throws(AuditError) -> [UInt64] in
@@ -105,19 +113,21 @@ public final class AuditLog: @unchecked Sendable {
                     throw AuditError(operation: "append", errno: EINVAL, detail: "entry 0 of a chain must be a boot marker (use appendBoot)")
                 }
             }
-            var buffer: [UInt8] = []
+            lineBuffer.removeAll(keepingCapacity: true)
             var indexes: [UInt64] = []
+            indexes.reserveCapacity(entries.count)
             var index = _nextIndex
             var prev = _lastHash
             for e in entries {
-                let (line, h) = AuditLine.build(index: index, timestamp: timestamp, prevHash: prev, parts: e)
-                buffer += line
+                AuditLine.append(index: index, timestamp: timestamp, prevHash: prev, parts: e, to: &lineBuffer, hash: &hashScratch)
                 indexes.append(index)
-                prev = h
+                swap(&prev, &hashScratch)
                 index += 1
             }
+            // A huge batch (a burst of telemetry) does not keep its buffer for the rest of the process.
+            defer { if lineBuffer.capacity > 4 << 20 { lineBuffer = [] } }
             do throws(AuditError) {
-                try FileIO.writeAll(fd, buffer, op: "append")
+                try FileIO.writeAll(fd, lineBuffer, op: "append")
                 if fdatasync(fd) != 0 {
                     throw AuditError(operation: "append", errno: errno, detail: "fdatasync failed")
                 }
@@ -130,7 +140,7 @@ public final class AuditLog: @unchecked Sendable {
                 _failed = error
                 throw error
             }
-            durableSize += buffer.count
+            durableSize += lineBuffer.count
             _nextIndex = index
             _lastHash = prev
             return indexes
@@ -182,7 +192,7 @@ public final class AuditLog: @unchecked Sendable {
         if let h = head {
             guard h.index < UInt64.max else { throw AuditError(operation: "open", errno: EOVERFLOW, detail: "index space exhausted") }
             _nextIndex = h.index + 1
-            _lastHash = h.hash
+            _lastHash = Array(h.hash.utf8)
         }
     }
 

@@ -20,7 +20,10 @@ public final class SealedStore {
         }
     }
 
-    deinit { files.values.forEach { close($0) } }
+    deinit {
+        try? flush()
+        files.values.forEach { close($0) }
+    }
 
     static func fileName(_ subject: String) -> String { Digest.sha256Hex(subject) }
 
@@ -53,28 +56,99 @@ public final class SealedStore {
     /// Derived from the subject's key, so computed once per subject and process.
     private var pseudonyms: [String: String] = [:]
 
-    /// Seals `fields` for `subject`; returns the commitment that goes into the chain.
+    /// Each subject's AES-GCM key with its schedule already expanded (set up once per subject, not per record).
+    private var ciphers: [String: Seal.Key] = [:]
+    /// Sealed records not yet written, per data file: one write per subject and batch (see `flush`).
+    private var pending: [Int32: [UInt8]] = [:]
+    private var plaintext: [UInt8] = []
+    private var ciphertext: [UInt8] = []
+    private var tag: [UInt8] = []
+    /// Nonces are cut from one block of CSPRNG output at a time: a `RAND_bytes` call per record costs more
+    /// than the sealing itself. Every nonce is still 96 fresh random bits, used once.
+    private var randomPool: [UInt8] = []
+    private var randomUsed = 0
+    private static let randomPoolSize = 12 * 256
+
+    private func cipher(for subject: String) throws(AuditError) -> Seal.Key {
+        if let c = ciphers[subject] { return c }
+        guard let c = Seal.Key(try key(for: subject)) else { throw AuditError(operation: "seal", errno: EIO, detail: "AES-GCM key setup failed") }
+        ciphers[subject] = c
+        return c
+    }
+
+    /// Seals `fields` for `subject`; returns the commitment that goes into the chain. The sealed record is
+    /// queued: `flush` writes it, and must be called before the chain entry that commits to it is written.
     public func seal(subject: String, reference: String, fields: JSONValue) throws(AuditError) -> String {
-        let k = try key(for: subject)
-        guard let nonce = Digest.random(12) else { throw AuditError(operation: "random", errno: EIO, detail: "") }
-        let plain = Array(JSONWriter.write(fields).utf8)
-        guard let (ct, tag) = Seal.seal(key: k, nonce: nonce, aad: Array(reference.utf8), plaintext: plain) else {
-            throw AuditError(operation: "seal", errno: EIO, detail: "AES-GCM failed")
+        let c = try cipher(for: subject)
+        if randomUsed + 12 > randomPool.count {
+            guard let r = Digest.random(Self.randomPoolSize) else { throw AuditError(operation: "random", errno: EIO, detail: "") }
+            randomPool = r
+            randomUsed = 0
         }
-        let commitment = Digest.hex(Digest.sha256(nonce + ct + tag))
-        let line = JSONWriter.write(.object([("ref", .string(reference)), ("nonce", .string(Digest.hex(nonce))),
-                                             ("ct", .string(Digest.hex(ct))), ("tag", .string(Digest.hex(tag)))])) + "\n"
+        let n0 = randomUsed
+        randomUsed += 12
+        plaintext.removeAll(keepingCapacity: true)
+        JSONWriter.write(fields, into: &plaintext)
+        ciphertext.removeAll(keepingCapacity: true)
+        tag.removeAll(keepingCapacity: true)
+        var ref = reference
+        let ok = randomPool.withUnsafeBytes { pool in
+            plaintext.withUnsafeBytes { plain in
+                ref.withUTF8 { aad in
+                    c.seal(nonce: UnsafeRawBufferPointer(rebasing: pool[n0..<n0 + 12]), aad: UnsafeRawBufferPointer(aad),
+                           plaintext: plain, ciphertext: &ciphertext, tag: &tag)
+                }
+            }
+        }
+        guard ok else { throw AuditError(operation: "seal", errno: EIO, detail: "AES-GCM failed") }
+        let nonce = randomPool[n0..<n0 + 12]
+        var h = SHA256Stream()
+        h.update(nonce)
+        h.update(ciphertext)
+        h.update(tag)
+        var digits: [UInt8] = []
+        digits.reserveCapacity(64)
+        h.finalizeHex(into: &digits)
+        let commitment = String(decoding: digits, as: UTF8.self)
+
         let fd = try dataFile(subject)
-        let b = Array(line.utf8)
-        guard write(fd, b, b.count) == b.count else { throw AuditError(operation: "write sealed data", errno: errno, detail: "") }
-        dirty.insert(fd)
+        // {"ref":…,"nonce":"…","ct":"…","tag":"…"}\n — what JSONWriter makes of that object, plus a newline.
+        var line = pending.removeValue(forKey: fd) ?? []
+        Self.literal("{\"ref\":", &line)
+        JSONWriter.appendString(reference, to: &line)
+        Self.literal(",\"nonce\":\"", &line)
+        Digest.appendHex(nonce, to: &line)
+        Self.literal("\",\"ct\":\"", &line)
+        Digest.appendHex(ciphertext, to: &line)
+        Self.literal("\",\"tag\":\"", &line)
+        Digest.appendHex(tag, to: &line)
+        Self.literal("\"}\n", &line)
+        pending[fd] = line
         return commitment
+    }
+
+    /// Writes every queued sealed record (one write per subject file). Call before appending the chain
+    /// entries that commit to them.
+    public func flush() throws(AuditError) {
+        guard !pending.isEmpty else { return }
+        let batches = pending
+        pending.removeAll()
+        for (fd, b) in batches {
+            guard write(fd, b, b.count) == b.count else { throw AuditError(operation: "write sealed data", errno: errno, detail: "") }
+            dirty.insert(fd)
+        }
     }
 
     /// Makes sealed records durable; called with the chain's group commit.
     public func sync() {
+        try? flush()
         for fd in dirty { _ = fdatasync(fd) }
         dirty.removeAll()
+    }
+
+    @inline(__always)
+    private static func literal(_ s: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
     private func dataFile(_ subject: String) throws(AuditError) -> Int32 {

@@ -33,20 +33,23 @@ public enum AuditRecords {
                                 sealed: (pseudonym: String, commitment: String)? = nil) -> AuditEntryParts {
         // Only flags that say nothing about who the peer is stay in the chain.
         let flags = ctx.signals.filter { !$0.hasPrefix("exe=") }
-        var obs: [(String, JSONValue)] = [("agent_id", .string(ctx.agentID))]
+        var obs: [(String, JSONValue)] = []
+        obs.reserveCapacity(4)
+        obs.append(("agent_id", .string(ctx.agentID)))
         if let s = sealed {
             obs.append(("subject", .string(s.pseudonym)))
             obs.append(("personal_data", .string(s.commitment)))
         }
         obs.append(("signals", .array(flags.map { .string($0) })))
         let observation: JSONValue = .object(obs)
-        var intent: [(String, JSONValue)] = [
-            ("class", .string(ctx.riskClass.isEmpty ? "Unclassified" : ctx.riskClass)),
-            ("intent_name", ctx.intent.map { .string($0) } ?? .null),
-            ("sequence_counter", .integer(.unsigned(ctx.sequence))),
-            ("payload_digest", .string(ctx.payloadDigest)),
-            ("execute", .bool(ctx.execute)),
-        ]
+        // Sized up front: the literal-then-append form reallocates on the always-present "signals".
+        var intent: [(String, JSONValue)] = []
+        intent.reserveCapacity(8)
+        intent.append(("class", .string(ctx.riskClass.isEmpty ? "Unclassified" : ctx.riskClass)))
+        intent.append(("intent_name", ctx.intent.map { .string($0) } ?? .null))
+        intent.append(("sequence_counter", .integer(.unsigned(ctx.sequence))))
+        intent.append(("payload_digest", .string(ctx.payloadDigest)))
+        intent.append(("execute", .bool(ctx.execute)))
         if let a = ctx.action {
             intent.append(("action_kind", .string(a.kind)))
             intent.append(("action_digest", .string(actionDigest(a))))

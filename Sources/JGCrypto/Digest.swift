@@ -4,8 +4,10 @@ import COpenSSL
 public enum Digest {
     public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        let a = Array(bytes)
-        _ = a.withUnsafeBytes { p in jg_ossl_sha256(p.baseAddress, p.count, &out) }
+        if bytes.withContiguousStorageIfAvailable({ p in _ = jg_ossl_sha256(p.baseAddress, p.count, &out) }) == nil {
+            let a = Array(bytes)
+            _ = a.withUnsafeBytes { p in jg_ossl_sha256(p.baseAddress, p.count, &out) }
+        }
         return out
     }
 
@@ -29,15 +31,40 @@ public enum Digest {
         return jg_ossl_random(&out, count) == 0 ? out : nil
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// Appends the lowercase hex of `bytes` to `out` (the same digits as `hex`).
+    public static func appendHex(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
+        if bytes.withContiguousStorageIfAvailable({ appendHex(UnsafeRawBufferPointer($0), to: &out) }) == nil {
+            appendHex(Array(bytes), to: &out)
+        }
+    }
+
+    public static func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBytes { appendHex($0, to: &out) }
+    }
+
+    /// Writes the digits in place: one resize of `out`, no per-byte append.
+    public static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let n = bytes.count
+        guard n > 0, let src = bytes.baseAddress else { return }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: n * 2))
+        let d = hexTable.utf8Start
+        out.withUnsafeMutableBufferPointer { o in
+            let dst = o.baseAddress! + start
+            for i in 0..<n {
+                let b = src.load(fromByteOffset: i, as: UInt8.self)
+                dst[2 &* i] = d[Int(b &>> 4)]
+                dst[2 &* i &+ 1] = d[Int(b & 0xF)]
+            }
+        }
+    }
+
+    private static let hexTable: StaticString = "0123456789abcdef"
 
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for b in bytes {
-            out.append(hexDigits[Int(b >> 4)])
-            out.append(hexDigits[Int(b & 0xF)])
-        }
+        appendHex(bytes, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -74,8 +101,20 @@ public struct SHA256Stream: ~Copyable {
     deinit { jg_ossl_sha256_free(ctx) }
 
     public mutating func update(_ bytes: some Collection<UInt8>) {
-        let a = Array(bytes)
-        _ = a.withUnsafeBytes { jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
+        // Arrays and their slices hash in place; only other collections are copied first.
+        if bytes.withContiguousStorageIfAvailable({ _ = jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }) == nil {
+            let a = Array(bytes)
+            _ = a.withUnsafeBytes { jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
+        }
+    }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        _ = jg_ossl_sha256_update(ctx, bytes.baseAddress, bytes.count)
+    }
+
+    /// Hashes the big-endian bytes of `v`.
+    public mutating func update(bigEndian v: UInt64) {
+        withUnsafeBytes(of: v.bigEndian) { _ = jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
     }
 
     public mutating func update(_ s: String) {
@@ -87,6 +126,15 @@ public struct SHA256Stream: ~Copyable {
         var out = [UInt8](repeating: 0, count: 32)
         _ = jg_ossl_sha256_final(ctx, &out)
         return out
+    }
+
+    /// Finishes the hash and appends its 64 lowercase hex digits to `out`, with no intermediate array.
+    public consuming func finalizeHex(into out: inout [UInt8]) {
+        var d: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &d) { p in
+            _ = jg_ossl_sha256_final(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            Digest.appendHex(UnsafeRawBufferPointer(p), to: &out)
+        }
     }
 }
 
@@ -127,6 +175,44 @@ public enum Seal {
         var tag = [UInt8](repeating: 0, count: 16)
         let r = jg_ossl_aes256gcm_seal(key, nonce, aad, aad.count, plaintext, plaintext.count, &out, &tag)
         return r == 0 ? (Array(out.prefix(plaintext.count)), tag) : nil
+    }
+
+    /// An AES-256-GCM key with its expanded schedule kept, for sealing many messages under one key
+    /// without setting the key up again for each (what `seal(key:…)` does).
+    public final class Key {
+        private let k: OpaquePointer
+
+        public init?(_ key: [UInt8]) {
+            guard key.count == 32, let k = jg_ossl_gcm_key_new(key) else { return nil }
+            self.k = k
+        }
+
+        deinit { jg_ossl_gcm_key_free(k) }
+
+        /// Seals `plaintext` and appends the ciphertext (same length) to `ciphertext` and the 16-byte tag to
+        /// `tag`. The output is exactly `Seal.seal(key:nonce:aad:plaintext:)`'s. `nonce` must be 12 bytes.
+        public func seal(nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, plaintext: UnsafeRawBufferPointer,
+                         ciphertext: inout [UInt8], tag: inout [UInt8]) -> Bool {
+            guard nonce.count == 12 else { return false }
+            let start = ciphertext.count
+            // At least one byte, so the output pointer exists even for an empty plaintext.
+            ciphertext.append(contentsOf: repeatElement(0, count: max(plaintext.count, 1)))
+            let tagStart = tag.count
+            tag.append(contentsOf: repeatElement(0, count: 16))
+            let r = ciphertext.withUnsafeMutableBufferPointer { c in
+                tag.withUnsafeMutableBufferPointer { t in
+                    jg_ossl_gcm_key_seal(k, nonce.baseAddress!.assumingMemoryBound(to: UInt8.self), aad.baseAddress, aad.count,
+                                         plaintext.baseAddress, plaintext.count, c.baseAddress! + start, t.baseAddress! + tagStart)
+                }
+            }
+            if r != 0 {
+                ciphertext.removeSubrange(start...)
+                tag.removeSubrange(tagStart...)
+                return false
+            }
+            if plaintext.isEmpty { ciphertext.removeLast() }
+            return true
+        }
     }
 
     public static func open(key: [UInt8], nonce: [UInt8], aad: [UInt8], ciphertext: [UInt8], tag: [UInt8]) -> [UInt8]? {

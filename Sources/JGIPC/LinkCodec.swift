@@ -9,12 +9,15 @@ public struct LinkWriter {
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
-    public mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
-    public mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     public mutating func f64(_ v: Double) { u64(v.bitPattern) }
     public mutating func data(_ v: some Collection<UInt8>) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
-    public mutating func string(_ v: String) { data(Array(v.utf8)) }
+    public mutating func string(_ v: String) {
+        u32(UInt32(v.utf8.count))
+        bytes.append(contentsOf: v.utf8)
+    }
     public mutating func optString(_ v: String?) {
         bool(v != nil)
         if let v { string(v) }
@@ -78,9 +81,29 @@ public struct LinkReader {
         return Array(bytes[pos..<pos + Int(n)])
     }
 
+    /// A length-prefixed UTF-8 string (nil when short or not valid UTF-8). Decoded straight from the
+    /// message bytes; ASCII, the common case on links, skips the (generic, slower) validation.
     public mutating func string() -> String? {
-        guard let d = data() else { return nil }
-        return String(validating: d, as: UTF8.self)
+        let save = pos
+        guard let n = u32(), Int(n) <= bytes.count - pos else { pos = save; return nil }
+        let start = pos
+        pos += Int(n)
+        return bytes.withUnsafeBufferPointer { p in
+            let b = UnsafeBufferPointer(rebasing: p[start..<start + Int(n)])
+            return Self.isASCII(b) ? String(decoding: b, as: UTF8.self) : String(validating: b, as: UTF8.self)
+        }
+    }
+
+    static func isASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = b.baseAddress else { return true }
+        var i = 0
+        var acc: UInt64 = 0
+        while i + 8 <= b.count {
+            acc |= UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            i += 8
+        }
+        while i < b.count { acc |= UInt64(base[i]); i += 1 }
+        return acc & 0x8080_8080_8080_8080 == 0
     }
 
     public mutating func optString() -> String?? {
@@ -93,6 +116,7 @@ public struct LinkReader {
     public mutating func strings(max: Int = 4096) -> [String]? {
         guard let n = u32(), n <= max else { return nil }
         var out: [String] = []
+        out.reserveCapacity(Swift.min(Int(n), (bytes.count - pos) / 4))
         for _ in 0..<n { guard let s = string() else { return nil }; out.append(s) }
         return out
     }
@@ -100,6 +124,7 @@ public struct LinkReader {
     public mutating func pairs(max: Int = 4096) -> [(String, Double)]? {
         guard let n = u32(), n <= max else { return nil }
         var out: [(String, Double)] = []
+        out.reserveCapacity(Swift.min(Int(n), (bytes.count - pos) / 12))
         for _ in 0..<n {
             guard let k = string(), let v = f64() else { return nil }
             out.append((k, v))

@@ -96,6 +96,13 @@ public final class StreamConnection {
     /// Adds bytes to the output without writing (see `flush`).
     public func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
 
+    /// Adds one frame (header, then `body`) to the output without writing: the same bytes as
+    /// `queue(Frame.encode(body))`, without building the frame separately first.
+    public func queueFrame(body: [UInt8]) {
+        Frame.appendHeader(length: body.count, to: &output)
+        output.append(contentsOf: body)
+    }
+
     /// Writes as much queued output as the socket takes. Returns false when the peer is gone.
     @discardableResult
     public func flush() -> Bool {

@@ -196,6 +196,18 @@ final class BrokerServer {
         kernelEvents.removeAll()
     }
 
+    /// The agent's workspace path, computed once per agent (the name check is per-scalar Unicode work).
+    var workspaces: [String: String] = [:]
+
+    func workspace(for agentID: String) -> String {
+        guard let runner else { return "/nonexistent" }
+        if let w = workspaces[agentID] { return w }
+        let w = runner.workspace(for: agentID)
+        if workspaces.count >= 4096 { workspaces.removeAll() }
+        workspaces[agentID] = w
+        return w
+    }
+
     /// Steps 17–18 and CONSTRAIN's rate limit: the broker re-checks what it will do.
     func applyOwnRules(_ item: inout WorkItem) {
         let ctx = item.context
@@ -204,7 +216,9 @@ final class BrokerServer {
             item.token = "DENY_INTERPRETER_NOT_ALLOWED"; item.reason = why; item.stage = "broker"; item.constraints = nil
             return
         }
-        if let why = HardRules.violation(ctx.action, workspace: runner?.workspace(for: ctx.agentID) ?? "/nonexistent",
+        // Without an action there is nothing for the hard rules to check (and no workspace to name).
+        if ctx.action != nil,
+           let why = HardRules.violation(ctx.action, workspace: workspace(for: ctx.agentID),
                                          allowedDestinations: agent?.allowedNetworkDestinations ?? []) {
             item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
             return
@@ -241,8 +255,10 @@ final class BrokerServer {
                                                      violated: item.violated, constraints: item.constraints,
                                                      sealed: (try sealed.pseudonym(subject), commitment)))
             }
-            // Sealed data is written before the chain entry that commits to it, and made durable with the
-            // next checkpoint: a second fdatasync per batch would double the cost of every decision.
+            // Sealed data is written before the chain entry that commits to it (one write per subject and
+            // batch), and made durable with the next checkpoint: a second fdatasync per batch would double
+            // the cost of every decision.
+            try sealed.flush()
         } catch {
             auditError = error.description
             report()

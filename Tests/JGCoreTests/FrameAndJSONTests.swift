@@ -34,6 +34,27 @@ import Testing
         #expect(short.u32() == 9, "a failed read must not consume")
     }
 
+    @Test func linkCodecBytesAndUTF8Validation() throws {
+        var w = LinkWriter(type: 3)
+        w.u32(0x0102_0304); w.u64(0x0102_0304_0506_0708); w.string("abc"); w.string("é")
+        #expect(w.bytes == [3, 1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 3, 0x61, 0x62, 0x63, 0, 0, 0, 2, 0xC3, 0xA9])
+        // Strings are validated wherever a non-ASCII byte sits (the ASCII check reads eight bytes at a time).
+        for i in 0..<21 {
+            var bad = [UInt8](repeating: UInt8(ascii: "a"), count: 21)
+            bad[i] = 0xFF
+            var wb = LinkWriter(type: 1)
+            wb.data(bad)
+            var rb = try #require(LinkReader(body: wb.bytes))
+            #expect(rb.string() == nil)
+            let good = String(repeating: "a", count: i) + "é😀" + String(repeating: "b", count: 20 - i)
+            var wg = LinkWriter(type: 1)
+            wg.string(good)
+            var rg = try #require(LinkReader(body: wg.bytes))
+            #expect(rg.string() == good)
+            #expect(rg.atEnd)
+        }
+    }
+
     @Test func descriptorPassesOverASocketpairAndBecomesOwned() throws {
         let (a, b) = try Sockets.pair()
         let (x, y) = try Sockets.pair()

@@ -28,6 +28,8 @@ func measure(_ name: String, iterations: Int = 2000, inner: Int = 10, _ body: @e
 
 var forwarded = 0
 var scratchFiles: [String] = []
+/// Run after the benchmarks (their closures run in Benchmark.main(), after registration).
+var cleanups: [() -> Void] = []
 let auditPath = getenv("JG_STAGE_AUDIT_FILE").map { String(cString: $0) } ?? "/tmp/jg-stage-bench-audit.jsonl"
 
 // A request as the load generator sends it (PROTOCOL.md §3-§4).
@@ -133,6 +135,12 @@ do {
         blackHole(AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover"))
     }
     let parts = AuditRecords.decision(lastCtx, token: "ALLOW", reason: "within ceiling", stage: "prover")
+    var jsonOut: [UInt8] = []
+    measure("audit: JSONWriter.write(into:) of one record's four objects (reused buffer)") {
+        jsonOut.removeAll(keepingCapacity: true)
+        for v in [parts.observation, parts.intent, parts.assessment, parts.decision] { JSONWriter.write(v, into: &jsonOut) }
+        blackHole(jsonOut)
+    }
     func appendBench(_ path: String, _ label: String, batch: Int, iterations: Int) {
         unlink(path)
         guard let log = try? AuditLog(path: path), (try? log.appendBoot()) != nil else {
@@ -150,6 +158,59 @@ do {
         }
     }
     let shm = "/dev/shm/jg-stage-bench-\(getpid()).jsonl"
+
+    // The broker's per-decision audit work as BrokerServer.commit does it for a batch of 64 decisions:
+    // seal the personal data, build the record, then one append (tmpfs, so without the device flush).
+    func brokerBatchBench(_ label: String, batch: Int, iterations: Int) {
+        let path = "/dev/shm/jg-stage-bench-broker-\(getpid()).jsonl"
+        unlink(path)
+        guard let log = try? AuditLog(path: path), (try? log.appendBoot()) != nil,
+              let store = try? SealedStore(auditLogPath: path) else {
+            fact("{\"stage\":\"\(label)\",\"error\":\"cannot open \(path)\"}")
+            return
+        }
+        var ctx = lastCtx
+        benchmark(label, settings: Iterations(iterations), WarmupIterations(max(1, iterations / 20))) {
+            var entries: [AuditEntryParts] = []
+            for _ in 0..<batch {
+                ctx.requestID += 1
+                let subject = AuditRecords.subject(ctx)
+                guard let commitment = try? store.seal(subject: subject, reference: "request:\(ctx.requestID)",
+                                                       fields: AuditRecords.personalData(ctx)),
+                      let pseudonym = try? store.pseudonym(subject) else { return }
+                entries.append(AuditRecords.decision(ctx, token: "ALLOW", reason: "within ceiling", stage: "prover",
+                                                     sealed: (pseudonym, commitment)))
+            }
+            try? store.flush()
+            blackHole(try? log.append(entries, timestamp: 1_764_180_000))
+        }
+        let subject = AuditRecords.subject(lastCtx)
+        cleanups.append {
+            log.close()
+            unlink(path)
+            _ = SealedStore.erase(auditLogPath: path, subject: subject)
+            for d in ["/keys", "/data", ""] { rmdir(path + ".sealed" + d) }
+        }
+    }
+    brokerBatchBench("broker: 64 decisions (seal + record + append, tmpfs) (per call of 64 decisions)", batch: 64, iterations: 300)
+    do {
+        let path = "/dev/shm/jg-stage-bench-seal-\(getpid()).jsonl"
+        if let store = try? SealedStore(auditLogPath: path) {
+            let fields = AuditRecords.personalData(lastCtx)
+            var id: UInt64 = 0
+            measure("broker: SealedStore.seal (personal data of one decision, tmpfs)") {
+                id += 1
+                blackHole(try? store.seal(subject: "uid:1", reference: "request:\(id)", fields: fields))
+                if id % 64 == 0 { try? store.flush() }
+            }
+            cleanups.append {
+                try? store.flush()
+                _ = SealedStore.erase(auditLogPath: path, subject: "uid:1")
+                for d in ["/keys", "/data", ""] { rmdir(path + ".sealed" + d) }
+            }
+        }
+    }
+
     appendBench(shm, "audit: AuditLog.append 1 entry (tmpfs: line+hash+write, fdatasync no-op)", batch: 1, iterations: 5000)
     appendBench(auditPath + ".1", "audit: AuditLog.append 1 entry (durable: + fdatasync)", batch: 1, iterations: 2000)
     appendBench(auditPath + ".64", "audit: AuditLog.append 64 entries (durable, one fdatasync) (per call of 64 entries)", batch: 64, iterations: 300)
@@ -161,3 +222,4 @@ do {
 Benchmark.main()
 if forwarded == 0 { fact("{\"stage\":\"gate: GateDecider.evaluate\",\"error\":\"no request was forwarded\"}") }
 for f in scratchFiles { unlink(f) }
+for c in cleanups { c() }
