@@ -137,9 +137,9 @@ final class KernelState {
 
 let state = KernelState()
 
-control.onConfigure = { text, name, settingsText in
+control.onConfigure = { canonical, settingsText in
     let policy: Policy
-    do { policy = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, "policy: \(error)") }
+    do { policy = try CanonicalPolicy.decode(canonical) } catch { return (false, "policy: \(error)") }
     if state.paths == nil {
         guard let s = try? JSONParser.parse(settingsText), let bpfDir = s["bpf_dir"]?.stringValue,
               let stateDir = s["state_dir"]?.stringValue else {
@@ -158,7 +158,7 @@ control.onConfigure = { text, name, settingsText in
         }
         notes += g.governAgentDirectories()
         notes.forEach { Log.warn($0) }
-        Log.info("policy \(name): rules generation \(g.generation), \(g.governed.count) governed cgroup(s)")
+        Log.info("policy \(policy.sourceName): rules generation \(g.generation), \(g.governed.count) governed cgroup(s)")
     }
     control.reportStatus(state.statusJSON)
     let summary = state.planes?.entries.map { "\($0.name)=\($0.active ? "active" : "inactive")" }.joined(separator: " ") ?? ""
