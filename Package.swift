@@ -51,7 +51,7 @@ let package = Package(
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
         .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"]),
-        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "JGSandbox"]),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "CJGSys", "JGSandbox"]),
         .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"]),
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "jg_sys.h"
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -158,3 +159,5 @@ int jg_sys_openat2_beneath(int dirfd, const char *path, int flags, unsigned mode
 #include <sys/fsuid.h>
 int jg_sys_setfsuid(unsigned uid) { return setfsuid(uid); }
 int jg_sys_setfsgid(unsigned gid) { return setfsgid(gid); }
+
+int jg_sys_malloc_trim(void) { return malloc_trim(0); }

@@ -1,4 +1,5 @@
 import CBPF
+import CJGSys
 import JGSandbox
 import Glibc
 import JGIPC
@@ -147,6 +148,10 @@ control.onConfigure = { canonical, settingsText in
         }
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
         state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
+        // Loading the BPF objects (libbpf reads the kernel's BTF) frees megabytes of large blocks, which
+        // raise glibc's dynamic trim threshold, so the heap would keep them (~11 MiB) for the daemon's
+        // life: give them back once, here.
+        _ = jg_sys_malloc_trim()
     }
     var notes: [String] = []
     if let g = state.governance {

@@ -32,6 +32,8 @@ int jg_sys_accept_nonblocking(int listener);
 /// duplicated onto `to[i]` in the child, the signal mask is cleared and signal dispositions reset.
 /// Returns the pid, or -1 with errno.
 int jg_sys_spawn(const char *path, char *const argv[], const int *from, const int *to, int n);
+/// malloc_trim(0): hands free heap memory back to the kernel (not in Swift's Glibc module).
+int jg_sys_malloc_trim(void);
 /// fork + exec of `path` for a tool run: in the child, stdout/stderr go to out_fd/err_fd, stdin is
 /// /dev/null, the working directory is `cwd`, groups/gid/uid are set, no_new_privs is on, and it leads
 /// its own process group (so a timeout can kill the whole group). Returns the pid, or -1 with errno.
