@@ -32,6 +32,11 @@ import JGJSON
 /// bit for bit. The digest is carried, not recomputed: it names the YAML text audit records refer to.
 public enum CanonicalPolicy {
     public static let format = "jinnguard-policy/1"
+    /// Largest canonical text accepted. The YAML file is at most 1 MiB, but aliases can make the loaded
+    /// policy larger than its text; this keeps the configure message (policy and settings) well inside a
+    /// control frame (`linkMaxBody`, 12 MiB), so a policy too big to send is refused by the supervisor
+    /// up front instead of breaking the components' control links.
+    public static let maxBytes = 8 << 20
 
     public static func encode(_ p: Policy) -> String {
         let runtime: JSONValue = .object([
@@ -88,6 +93,9 @@ public enum CanonicalPolicy {
     /// Rebuilds the policy `encode` wrote, checking everything the YAML loader checks; anything else
     /// (bad JSON, another format, a missing, unknown or mistyped key, a value out of range) is refused.
     public static func decode(_ text: String) throws(CanonicalPolicyError) -> Policy {
+        guard text.utf8.count <= maxBytes else {
+            throw CanonicalPolicyError(path: "", reason: "\(text.utf8.count) bytes, more than \(maxBytes)")
+        }
         let root: JSONValue
         do { root = try JSONParser.parse(text) } catch { throw CanonicalPolicyError(path: "", reason: error.description) }
         let o = try Fields(root, "", keys: ["format", "source", "global_safety_ceiling", "deny_anonymous_agents",

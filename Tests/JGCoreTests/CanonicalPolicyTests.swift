@@ -148,6 +148,14 @@ agent_nodes:
         }
     }
 
+    @Test func oversizedIsRefused() throws {
+        // Valid JSON, but longer than a configure message may carry (padding inside a string value).
+        let valid = CanonicalPolicy.encode(try loadRich())
+        let pad = String(repeating: "a", count: CanonicalPolicy.maxBytes)
+        let text = valid.replacing(#""name":""#, with: #""name":""# + pad, maxReplacements: 1)
+        #expect(throws: CanonicalPolicyError.self) { try CanonicalPolicy.decode(text) }
+    }
+
     @Test func everyRequiredKeyIsRequired() throws {
         // Dropping any one key anywhere (here: every key of the document, one at a time) is refused.
         let root = try JSONParser.parse(CanonicalPolicy.encode(try loadRich()))
