@@ -38,7 +38,10 @@ let package = Package(
         .target(name: "JGIPC", dependencies: ["CJGSys"]),
         .target(name: "JGJSON"),
         .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
-        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON", "JGCrypto"]),
+        // The policy model and its canonical JSON form: all the components need. YAML (Yams, which needs
+        // Foundation, ~10 MiB resident per process) only in JGPolicyYAML, which no component links.
+        .target(name: "JGPolicy", dependencies: ["JGJSON"]),
+        .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
         .target(name: "JGSandbox", dependencies: ["JGIPC", "CSeccomp", "CCap"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
@@ -48,20 +51,20 @@ let package = Package(
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
         .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"]),
-        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "JGSandbox"]),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "CJGSys", "JGSandbox"]),
         .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"]),
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
-        .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy"]),
+        .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
-            "JGIPC", "JGPolicy", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
+            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
-        .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy"]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
+        .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
     ],
     // Every component is a single-threaded poll loop; Swift 5 mode keeps C globals (stderr) usable.

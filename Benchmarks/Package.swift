@@ -24,13 +24,14 @@ let package = Package(
         .target(name: "JGIPC", dependencies: ["CJGSys"]),
         .target(name: "JGJSON"),
         .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
-        .target(name: "JGPolicy", dependencies: ["Yams", "JGJSON", "JGCrypto"]),
+        .target(name: "JGPolicy", dependencies: ["JGJSON"]),
+        .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
         // Only AuditRecords.swift of JGBrokerCore (the rest pulls in the broker's execution dependencies).
         .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGAudit"], path: "Sources/JGBrokerRecords"),
         .executableTarget(name: "jg-stage-bench",
-                          dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit", "JGGateCore", "JGBrokerCore",
+                          dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGGateCore", "JGBrokerCore",
                                          .product(name: "Benchmark", package: "swift-benchmark")]),
     ],
     swiftLanguageModes: [.v5]

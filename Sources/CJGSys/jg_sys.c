@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "jg_sys.h"
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>

@@ -88,7 +88,7 @@ public enum URLRules {
 
     public static func parse(_ url: String) -> Target? {
         let lower = url.lowercased()
-        guard let sep = lower.range(of: "://") else { return nil }
+        guard let sep = lower.firstRange(of: "://") else { return nil }
         let scheme = String(lower[..<sep.lowerBound])
         let rest = lower[sep.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }

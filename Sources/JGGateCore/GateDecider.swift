@@ -22,7 +22,7 @@ public final class GateDecider {
 
     public init(policy: Policy, keys: KeySet, lineage: LineageStore) {
         self.policy = policy
-        self.policyDigest = Digest.sha256Hex(policy.sourceText)
+        self.policyDigest = policy.digest
         self.keys = keys
         self.lineage = lineage
     }

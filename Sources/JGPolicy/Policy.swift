@@ -1,5 +1,6 @@
-/// The policy every component enforces (PROTOCOL.md §6). Built only by `PolicyLoader`, so a value
-/// of this type has passed every load-time check.
+/// The policy every component enforces (PROTOCOL.md §6). Built only by `PolicyLoader` (YAML, in
+/// JGPolicyYAML: the supervisor and the CLI) and `CanonicalPolicy` (the JSON form the components
+/// receive), so a value of this type has passed every load-time check.
 public struct Policy: Sendable {
     public var globalSafetyCeiling: Double
     public var denyAnonymousAgents: Bool
@@ -9,16 +10,20 @@ public struct Policy: Sendable {
     public var agents: [AgentPolicy]
     /// Where the text came from, for messages.
     public var sourceName: String
-    /// The exact text the policy was loaded from: components receive this text and load it themselves.
+    /// The exact YAML text the policy was loaded from (for analysis findings anchored to lines). Empty
+    /// in the components: the canonical form they receive does not carry it, and `digest` names it.
     public var sourceText: String
+    /// SHA-256 (lowercase hex) of the YAML source text: the `policy_digest` of audit records and status.
+    /// Computed once from the YAML and carried verbatim in the canonical form, never recomputed from it.
+    public var digest: String
 
     public func agent(_ id: String) -> AgentPolicy? { agentIndex[id].map { agents[$0] } }
 
     var agentIndex: [String: Int] = [:]
 
-    init(globalSafetyCeiling: Double, denyAnonymousAgents: Bool, canaryResources: [String],
-         governedPathPrefixes: [String], runtime: RuntimePolicy, agents: [AgentPolicy],
-         sourceName: String, sourceText: String) {
+    package init(globalSafetyCeiling: Double, denyAnonymousAgents: Bool, canaryResources: [String],
+                 governedPathPrefixes: [String], runtime: RuntimePolicy, agents: [AgentPolicy],
+                 sourceName: String, sourceText: String, digest: String) {
         self.globalSafetyCeiling = globalSafetyCeiling
         self.denyAnonymousAgents = denyAnonymousAgents
         self.canaryResources = canaryResources
@@ -27,6 +32,7 @@ public struct Policy: Sendable {
         self.agents = agents
         self.sourceName = sourceName
         self.sourceText = sourceText
+        self.digest = digest
         for (i, a) in agents.enumerated() { agentIndex[a.id] = i }
     }
 }
@@ -39,7 +45,7 @@ public struct RuntimePolicy: Sendable, Equatable {
     public init() {}
 }
 
-public struct AgentPolicy: Sendable {
+public struct AgentPolicy: Sendable, Equatable {
     public var id: String
     public var privilegeTier: Int
     public var allowedPeerUIDs: [UInt32]
@@ -64,14 +70,36 @@ public struct AgentPolicy: Sendable {
     public var invariants: [InvariantSource]
     /// Line of the agent's entry in the policy file.
     public var line: Int
+
+    /// The fields every entry has; the optional ones start at their defaults.
+    package init(id: String, privilegeTier: Int, allowedPeerUIDs: [UInt32], allowedIntents: [String],
+                 allowedExecutables: [String], maxSequenceQuota: UInt64, maxRiskDrift: Double?,
+                 invariants: [InvariantSource], line: Int) {
+        self.id = id
+        self.privilegeTier = privilegeTier
+        self.allowedPeerUIDs = allowedPeerUIDs
+        self.allowedIntents = allowedIntents
+        self.allowedExecutables = allowedExecutables
+        self.maxSequenceQuota = maxSequenceQuota
+        self.maxRiskDrift = maxRiskDrift
+        self.invariants = invariants
+        self.line = line
+    }
 }
 
 /// One invariant as written, with where it was written and its parsed form.
-public struct InvariantSource: Sendable {
+public struct InvariantSource: Sendable, Equatable {
     public var text: String
     public var line: Int
     public var column: Int
     public var expression: InvariantExpr
+
+    package init(text: String, line: Int, column: Int, expression: InvariantExpr) {
+        self.text = text
+        self.line = line
+        self.column = column
+        self.expression = expression
+    }
 }
 
 /// A load-time error: the file, the line and the reason.
@@ -93,6 +121,14 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible {
 
 /// Limits of one brokered tool run (`tool_limits` in an agent's entry).
 public struct ToolLimits: Sendable, Equatable {
+    /// What a loaded policy can hold (the YAML loader clamps or refuses anything else).
+    package static let maxTimeoutSeconds = 600.0
+    package static let minCPUSeconds: UInt64 = 1
+    package static let minMemoryMB: UInt64 = 16
+    package static let minMaxProcesses: UInt64 = 1
+    package static let maxOutputBytes = 64 << 20
+    package static let minFileSizeMB: UInt64 = 1
+
     public var timeoutSeconds = 10.0
     public var cpuSeconds: UInt64 = 10
     public var memoryMB: UInt64 = 512
@@ -100,4 +136,12 @@ public struct ToolLimits: Sendable, Equatable {
     public var outputBytes = 1 << 20
     public var fileSizeMB: UInt64 = 16
     public init() {}
+}
+
+extension AgentPolicy {
+    /// An `allowed_network_destinations` entry: `host:port`, a non-empty host and a port 1…65535.
+    package static func isNetworkDestination(_ d: String) -> Bool {
+        guard let c = d.lastIndex(of: ":"), c > d.startIndex, let port = UInt16(d[d.index(after: c)...]) else { return false }
+        return port > 0
+    }
 }

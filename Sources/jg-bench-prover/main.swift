@@ -3,6 +3,7 @@ import Foundation
 // check, and whole-policy analysis time. Prints one Markdown section for BENCHMARKS.md.
 import Glibc
 import JGPolicy
+import JGPolicyYAML
 import JGProverCore
 
 func now() -> UInt64 {

@@ -45,15 +45,15 @@ final class BrokerServer {
         loop.onIteration = { [unowned self] in self.commit() }
     }
 
-    func configure(text: String, name: String, settings: String) -> (Bool, String) {
+    func configure(policy canonical: String, settings: String) -> (Bool, String) {
         let p: Policy
-        do { p = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, error.description) }
+        do { p = try CanonicalPolicy.decode(canonical) } catch { return (false, error.description) }
         policy = p
         var warnings: [JSONValue] = []
         if let s = try? JSONParser.parse(settings), case let .array(w)? = s["policy_warnings"] { warnings = w }
         defer {
             if !warnings.isEmpty {
-                events.append(AuditRecords.event("PolicyWarnings", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
+                events.append(AuditRecords.event("PolicyWarnings", signals: ["policy_digest=\(p.digest)"],
                                                  details: [("warnings", .array(warnings))]))
             }
         }
@@ -66,7 +66,7 @@ final class BrokerServer {
                                                               publicPath: state + "/audit-signing.pub")
                 auditPath = path
                 let log = try AuditLog(path: path)
-                var signals = ["component=jg-broker", "policy_digest=\(Digest.sha256Hex(text))"]
+                var signals = ["component=jg-broker", "policy_digest=\(p.digest)"]
                 if let torn = log.recoveredTornTail {
                     signals.append("recovered_torn_tail_bytes=\(torn)")
                     if let tp = log.tornTailPath { signals.append("torn_tail_saved=\(tp)") }
@@ -101,7 +101,7 @@ final class BrokerServer {
                 }
             }
         } else {
-            events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(Digest.sha256Hex(text))"],
+            events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
         report()

@@ -15,7 +15,7 @@ let loop = EventLoop()
 let control: ControlChannel
 do { control = try ControlChannel(component: .broker, loop: loop) } catch { Log.error("\(error)"); exit(2) }
 let broker = BrokerServer(loop: loop, control: control)
-control.onConfigure = { text, name, settings in broker.configure(text: text, name: name, settings: settings) }
+control.onConfigure = { policy, settings in broker.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in broker.link(peer, fd) }
 let term = try? SignalSource(signals: [SIGTERM, SIGINT])
 if let term {

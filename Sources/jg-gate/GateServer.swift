@@ -84,18 +84,18 @@ final class GateServer {
 
     // MARK: configuration and links
 
-    func configure(policyText: String, policyName: String, settings: String) -> (Bool, String) {
+    func configure(policy canonical: String, settings: String) -> (Bool, String) {
         let policy: Policy
-        do { policy = try PolicyLoader.load(text: policyText, sourceName: policyName) } catch { return (false, error.description) }
+        do { policy = try CanonicalPolicy.decode(canonical) } catch { return (false, error.description) }
         guard let keys = GateSettings.keys(from: settings) else { return (false, "bad key settings") }
         if let d = decider {
             d.policy = policy
-            d.policyDigest = Digest.sha256Hex(policyText)
+            d.policyDigest = policy.digest
             d.keys = keys
         } else {
             decider = GateDecider(policy: policy, keys: keys, lineage: lineage)
         }
-        return (true, "policy \(Digest.sha256Hex(policyText).prefix(12)) with \(policy.agents.count) agents")
+        return (true, "policy \(policy.digest.prefix(12)) with \(policy.agents.count) agents")
     }
 
     func link(_ peer: Component, _ fd: OwnedFD) {

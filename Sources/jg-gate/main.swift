@@ -25,7 +25,7 @@ do {
 }
 
 let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
-control.onConfigure = { text, name, settings in gate.configure(policyText: text, policyName: name, settings: settings) }
+control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
 control.reportReady()
 loop.run()

@@ -79,8 +79,9 @@ final class KernelState {
             Log.warn("no plane active: no cgroup is governed, nothing is enforced by jg-kernel")
         }
         if planesOwed { planesOwed = false; sendPlanes() }
-        // libbpf parses the kernel's BTF (megabytes) to relocate the objects and frees it after loading;
-        // hand those pages back instead of keeping them resident for the life of the process.
+        // libbpf parses the kernel's BTF (megabytes) to relocate the objects and frees it after loading; those
+        // large blocks raise glibc's dynamic trim threshold, so the heap would keep them (~11 MiB) for the
+        // process's life: give them back once, here.
         ResidentMemory.releaseFreePages()
     }
 
@@ -140,9 +141,9 @@ final class KernelState {
 
 let state = KernelState()
 
-control.onConfigure = { text, name, settingsText in
+control.onConfigure = { canonical, settingsText in
     let policy: Policy
-    do { policy = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, "policy: \(error)") }
+    do { policy = try CanonicalPolicy.decode(canonical) } catch { return (false, "policy: \(error)") }
     if state.paths == nil {
         guard let s = try? JSONParser.parse(settingsText), let bpfDir = s["bpf_dir"]?.stringValue,
               let stateDir = s["state_dir"]?.stringValue else {
@@ -161,7 +162,7 @@ control.onConfigure = { text, name, settingsText in
         }
         notes += g.governAgentDirectories()
         notes.forEach { Log.warn($0) }
-        Log.info("policy \(name): rules generation \(g.generation), \(g.governed.count) governed cgroup(s)")
+        Log.info("policy \(policy.sourceName): rules generation \(g.generation), \(g.governed.count) governed cgroup(s)")
     }
     control.reportStatus(state.statusJSON)
     let summary = state.planes?.entries.map { "\($0.name)=\($0.active ? "active" : "inactive")" }.joined(separator: " ") ?? ""

@@ -13,10 +13,10 @@ final class ProverServer {
 
     init(loop: EventLoop) { self.loop = loop }
 
-    func configure(text: String, name: String) -> (Bool, String) {
+    func configure(policy canonical: String) -> (Bool, String) {
         let p: Policy
-        do { p = try PolicyLoader.load(text: text, sourceName: name) } catch { return (false, error.description) }
-        do { try engine.load(policy: p) } catch { return (false, "\(name):\(error.line): \(error.reason)") }
+        do { p = try CanonicalPolicy.decode(canonical) } catch { return (false, error.description) }
+        do { try engine.load(policy: p) } catch { return (false, "\(p.sourceName):\(error.line): \(error.reason)") }
         policy = p
         ResidentMemory.releaseFreePages()  // the previous policy's terms and the YAML tree
         return (true, "\(p.agents.reduce(0) { $0 + $1.invariants.count }) invariants compiled")

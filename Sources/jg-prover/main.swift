@@ -40,14 +40,14 @@ do { control = try ControlChannel(component: .prover, loop: loop) } catch { Log.
 let prover = ProverServer(loop: loop)
 var sandboxed = false
 var lockedDown = false
-control.onConfigure = { text, name, settings in
+control.onConfigure = { policy, settings in
     if !sandboxed {
         // The empty root is known only from the settings; confine before the first policy is parsed.
         let root = (try? JSONParser.parse(settings))?["empty_root"]?.stringValue
         do { try ProverSandbox.enter(emptyRoot: root) } catch { return (false, "cannot sandbox: \(error)") }
         sandboxed = true
     }
-    let r = prover.configure(text: text, name: name)
+    let r = prover.configure(policy: policy)
     if r.0 && !lockedDown {
         do { try ProverSandbox.lockDown() } catch { return (false, "cannot load seccomp filter: \(error)") }
         lockedDown = true

@@ -1,4 +1,5 @@
 import JGPolicy
+import JGPolicyYAML
 import JGProverCore
 
 /// Loading a policy file the way the daemon does: syntax and checks (JGPolicy), compiling every
@@ -19,6 +20,14 @@ enum PolicyCheck {
             throw Failure(description: analysis.errors.map { $0.formatted(file: path) }.joined(separator: "\n"))
         }
         return (policy, analysis.warnings)
+    }
+
+    /// The canonical JSON form the components receive, read back once here: a policy they would refuse
+    /// is refused at start, or on SIGHUP while the running one stays, rather than by each component.
+    static func canonicalForm(_ policy: Policy) throws(Failure) -> String {
+        let text = CanonicalPolicy.encode(policy)
+        do { _ = try CanonicalPolicy.decode(text) } catch { throw Failure(description: "\(policy.sourceName): \(error)") }
+        return text
     }
 
     /// Loads and compiles, then analyses; analysis errors are returned, not thrown.

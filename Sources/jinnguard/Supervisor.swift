@@ -42,6 +42,8 @@ final class Supervisor {
     var listener: OwnedFD!
     var lineage: OwnedFD!
     var policy: Policy!
+    /// `policy` as the components receive it (CanonicalPolicy): they link no YAML parser.
+    var canonicalPolicy = ""
     var keySettings = ""
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
@@ -86,6 +88,7 @@ final class Supervisor {
             throw StartError(description: "component executable \(binDir)/\(c.rawValue) not found")
         }
         let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+        canonicalPolicy = try PolicyCheck.canonicalForm(p)
         policy = p
         // Logged once start-up cannot fail any more: a refused start says one line.
         setWarnings(warnings, log: false)
@@ -197,8 +200,7 @@ final class Supervisor {
     func sendConfigure(_ c: Component) {
         guard let ep = children[c]?.control else { return }
         var w = LinkWriter(type: ControlRequest.configure.rawValue)
-        w.string(policy.sourceText)
-        w.string(policy.sourceName)
+        w.string(canonicalPolicy)
         w.string(componentSettings(c))
         ep.send(w)
     }
@@ -335,6 +337,7 @@ final class Supervisor {
     func reload() {
         do {
             let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+            canonicalPolicy = try PolicyCheck.canonicalForm(p)
             policy = p
             setWarnings(warnings)
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")

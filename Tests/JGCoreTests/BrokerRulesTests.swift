@@ -1,6 +1,7 @@
 import JGBrokerCore
 import JGIPC
 import JGPolicy
+import JGPolicyYAML
 import Testing
 
 @Suite struct BrokerRulesTests {

@@ -3,6 +3,7 @@ import JGGateCore
 import JGIPC
 import JGJSON
 import JGPolicy
+import JGPolicyYAML
 import Testing
 
 let testPolicy = """

@@ -1,4 +1,5 @@
 import JGPolicy
+import JGPolicyYAML
 import JGProverCore
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import JGPolicy
+import JGPolicyYAML
 import JGProverCore
 import Testing
 

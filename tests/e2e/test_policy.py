@@ -1,5 +1,6 @@
 """SIGHUP reload and `jinnguard policy check`."""
 
+import hashlib
 import signal
 import time
 
@@ -52,6 +53,35 @@ def test_sighup_broken_policy_keeps_old_then_good_policy_applies(daemon):
     assert tok in ALLOWED, f"new agent after good reload: {tok}\n{daemon.output_text()}"
     assert daemon.token_as(NONROOT, action_risk_score=10) == "ALLOW"
     assert len(daemon.components()) == 4
+
+
+def wait_audit(d, needle, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [l for l in d.audit_lines() if needle in l]
+        if lines:
+            return lines
+        time.sleep(0.1)
+    return []
+
+
+def test_policy_digest_is_the_yaml_files_sha256_before_and_after_reload(daemon):
+    # Components get the policy as canonical JSON; the digest they audit is still the YAML text's.
+    old = hashlib.sha256(daemon.policy.read_bytes()).hexdigest()
+    assert wait_audit(daemon, f"policy_digest={old}"), "boot record without the YAML's digest:\n" + \
+        "\n".join(daemon.audit_lines())
+    assert daemon.token_as(NONROOT, action_risk_score=10) == "ALLOW"
+    assert wait_audit(daemon, f'"policy_digest":"{old}"'), "decision record without the YAML's digest"
+
+    daemon.policy.write_text(DEFAULT_POLICY + NEW_AGENT)
+    new = hashlib.sha256(daemon.policy.read_bytes()).hexdigest()
+    assert new != old
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_audit(daemon, f"policy_digest={new}"), "no PolicyReload record with the new YAML's digest"
+    deadline = time.monotonic() + 10
+    while daemon.token(agent="newcomer_agent") not in ALLOWED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wait_audit(daemon, f'"policy_digest":"{new}"'), "decision after reload without the new digest"
 
 
 def write(tmp_path, name, text):

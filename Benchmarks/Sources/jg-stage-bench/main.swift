@@ -13,6 +13,7 @@ import JGGateCore
 import JGIPC
 import JGJSON
 import JGPolicy
+import JGPolicyYAML
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 

@@ -127,7 +127,8 @@ public final class ControlChannel {
     private var fds: [OwnedFD] = []
     private unowned let loop: EventLoop
     public let component: Component
-    public var onConfigure: (_ policyText: String, _ policyName: String, _ settings: String) -> (Bool, String) = { _, _, _ in (false, "not ready") }
+    /// The policy in its canonical JSON form (JGPolicy.CanonicalPolicy) and the component's settings (JSON).
+    public var onConfigure: (_ policy: String, _ settings: String) -> (Bool, String) = { _, _ in (false, "not ready") }
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
     /// The supervisor is gone: components exit rather than run unsupervised.
     public var onClose: () -> Void = { exit(0) }
@@ -164,8 +165,8 @@ public final class ControlChannel {
     private func dispatch(_ r: inout LinkReader) -> Bool {
         switch ControlRequest(rawValue: r.type) {
         case .configure:
-            guard let text = r.string(), let name = r.string(), let settings = r.string(), r.atEnd else { return false }
-            let (ok, msg) = onConfigure(text, name, settings)
+            guard let policy = r.string(), let settings = r.string(), r.atEnd else { return false }
+            let (ok, msg) = onConfigure(policy, settings)
             var w = LinkWriter(type: ControlReport.configured.rawValue)
             w.bool(ok); w.string(msg)
             send(w)

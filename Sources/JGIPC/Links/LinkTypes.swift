@@ -9,7 +9,7 @@ public enum Component: String, Sendable, CaseIterable {
 
 /// Supervisor → component, on the control link (fd 3 of every component).
 public enum ControlRequest: UInt8, Sendable {
-    /// policy text, policy source name, component settings (JSON text)
+    /// policy (canonical JSON, JGPolicy.CanonicalPolicy), component settings (JSON text)
     case configure = 1
     /// peer component name; one descriptor attached (the link's end)
     case link = 2

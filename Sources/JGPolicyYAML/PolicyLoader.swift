@@ -1,7 +1,11 @@
+import JGCrypto
 import JGJSON
+import JGPolicy
 import Yams
 
-/// Loads and checks a policy from YAML text. Unknown keys, duplicate agents, bad types, non-finite or
+/// Loads and checks a policy from YAML text. Only the supervisor, the CLI and the tests link this
+/// (Yams needs Foundation); the components receive the loaded policy in its canonical JSON form.
+/// Unknown keys, duplicate agents, bad types, non-finite or
 /// out-of-range ceilings and unparsable invariants are errors with file, line and reason: a bad policy
 /// never replaces a good one.
 public enum PolicyLoader {
@@ -163,7 +167,7 @@ private struct Reader {
         guard agentsSeen else { throw PolicyError(file: file, line: 1, reason: "agent_nodes is required") }
         return Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: denyAnon, canaryResources: canaries,
                       governedPathPrefixes: prefixes, runtime: runtime, agents: agents,
-                      sourceName: file, sourceText: text)
+                      sourceName: file, sourceText: text, digest: Digest.sha256Hex(text))
     }
 
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
@@ -193,13 +197,13 @@ private struct Reader {
                     switch tk {
                     case "timeout_seconds":
                         let d = try double(tv, tk)
-                        guard d > 0, d <= 600 else { throw fail(tv, "timeout_seconds must be within (0, 600]") }
+                        guard d > 0, d <= ToolLimits.maxTimeoutSeconds else { throw fail(tv, "timeout_seconds must be within (0, 600]") }
                         a.toolLimits.timeoutSeconds = d
-                    case "cpu_seconds": a.toolLimits.cpuSeconds = max(1, try uint(tv, tk))
-                    case "memory_mb": a.toolLimits.memoryMB = max(16, try uint(tv, tk))
-                    case "max_processes": a.toolLimits.maxProcesses = max(1, try uint(tv, tk))
-                    case "output_bytes": a.toolLimits.outputBytes = Int(min(64 << 20, try uint(tv, tk)))
-                    default: a.toolLimits.fileSizeMB = max(1, try uint(tv, tk))
+                    case "cpu_seconds": a.toolLimits.cpuSeconds = max(ToolLimits.minCPUSeconds, try uint(tv, tk))
+                    case "memory_mb": a.toolLimits.memoryMB = max(ToolLimits.minMemoryMB, try uint(tv, tk))
+                    case "max_processes": a.toolLimits.maxProcesses = max(ToolLimits.minMaxProcesses, try uint(tv, tk))
+                    case "output_bytes": a.toolLimits.outputBytes = Int(min(UInt64(ToolLimits.maxOutputBytes), try uint(tv, tk)))
+                    default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
             case "denied_destinations":
@@ -217,7 +221,7 @@ private struct Reader {
             case "allowed_network_destinations":
                 for item in try list(v, k) {
                     let d = try string(item, "allowed_network_destinations entry").lowercased()
-                    guard let c = d.lastIndex(of: ":"), let port = UInt16(d[d.index(after: c)...]), port > 0, c > d.startIndex else {
+                    guard AgentPolicy.isNetworkDestination(d) else {
                         throw fail(item, "allowed_network_destinations entries are host:port, got '\(d)'")
                     }
                     a.allowedNetworkDestinations.append(d)
