@@ -4,17 +4,24 @@ public struct LinkWriter {
     public private(set) var bytes: [UInt8]
 
     public init(type: UInt8) {
-        bytes = [type]
+        // Most messages (a decision context, a reply) fit: one allocation instead of a few regrowths.
+        bytes = []
+        bytes.reserveCapacity(512)
+        bytes.append(type)
     }
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
-    public mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
-    public mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     public mutating func f64(_ v: Double) { u64(v.bitPattern) }
     public mutating func data(_ v: some Collection<UInt8>) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
-    public mutating func string(_ v: String) { data(Array(v.utf8)) }
+    public mutating func string(_ v: String) {
+        // No intermediate array: a native string's UTF-8 count is known without a pass over it.
+        u32(UInt32(v.utf8.count))
+        bytes.append(contentsOf: v.utf8)
+    }
     public mutating func optString(_ v: String?) {
         bool(v != nil)
         if let v { string(v) }

@@ -53,6 +53,8 @@ final class GateServer {
     /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
     var proverStalled = false
     static let maxClients = 16384
+    /// Bytes one read may take while a header is awaited: the header and a typical request body.
+    static let headerReadLimit = 4096
 
     let loop: EventLoop
     let listener: OwnedFD
@@ -210,7 +212,8 @@ final class GateServer {
             if fd < 0 { return }
             let owned = OwnedFD(adopting: fd)
             guard clients.count < Self.maxClients else { continue } // closes: the agent sees a clean close
-            guard let peer = try? Sockets.peerCredentials(owned), let conn = try? StreamConnection(fd: owned) else { continue }
+            guard let peer = try? Sockets.peerCredentials(owned) else { continue }
+            let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             clients[fd] = c
             loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(fd, ev) }
@@ -240,11 +243,13 @@ final class GateServer {
         }
         if case .closing = c.state { return }
         while true {
-            // Never buffer beyond the frame being read: the header first, then exactly its body.
+            // A header read also takes what follows it up to `headerReadLimit`, so that a typical request
+            // arrives with one read; after that, never more than the rest of the body being read. The
+            // header is still checked (version, size cap) before anything is reserved for its body.
             let limit: Int
             switch c.state {
             case .body(let n): limit = n
-            default: limit = Frame.headerSize
+            default: limit = Self.headerReadLimit
             }
             let before = c.conn.bufferedCount
             switch c.conn.readAvailable(limit: limit) {

@@ -53,7 +53,7 @@ public final class LinkEndpoint {
     @discardableResult
     public func send(_ w: LinkWriter) -> Bool {
         guard isOpen else { return false }
-        conn.queue(w.frame)
+        conn.queueFrame(body: w.bytes)
         loop.flushAtEndOfIteration(self) { [weak self] in
             guard let self, self.isOpen else { return }
             if !self.conn.flush() { self.close(); return }
@@ -67,7 +67,7 @@ public final class LinkEndpoint {
     @discardableResult
     public func sendNow(_ w: LinkWriter) -> Bool {
         guard isOpen else { return false }
-        conn.queue(w.frame)
+        conn.queueFrame(body: w.bytes)
         if !conn.flush() { close(); return false }
         updateInterest()
         return true
