@@ -28,19 +28,27 @@ public struct KeySet: Sendable {
 
     /// Upper- or lower-case hex with surrounding whitespace; constant-time comparison.
     public func verify(payload: String, signature: String, claimedAgent: String?, now: UInt64) -> Bool {
-        let sig = signature.trimmingWhitespace()
+        // A signature as clients send it has nothing to trim: skip the Unicode whitespace look-ups.
+        let sig: String
+        if let f = signature.utf8.first, let l = signature.utf8.last, TextSearch.isPrintableASCII(f), TextSearch.isPrintableASCII(l) {
+            sig = signature
+        } else {
+            sig = signature.trimmingWhitespace()
+        }
         guard sig.utf8.count == 64, let given = Digest.unhex(sig) else { return false }
         let message = Array(payload.utf8)
-        let candidates: [[UInt8]]
-        if let a = claimedAgent, let own = agentKeys[a] {
-            candidates = own
-        } else {
-            candidates = current + (now <= previousValidUntil ? previous : [])
-        }
         var ok = false
-        for k in candidates where !k.isEmpty {
-            // No early exit: every candidate is tried so timing does not tell which one matched.
-            if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+        func tryKeys(_ keys: [[UInt8]]) {
+            for k in keys where !k.isEmpty {
+                // No early exit: every candidate is tried so timing does not tell which one matched.
+                if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+            }
+        }
+        if let a = claimedAgent, let own = agentKeys[a] {
+            tryKeys(own)
+        } else {
+            tryKeys(current)
+            if now <= previousValidUntil { tryKeys(previous) }
         }
         return ok
     }

@@ -202,3 +202,33 @@ enum RiskScorerProbe {
         [p.proposedAction?.command, p.proposedAction?.path, p.proposedAction?.url].forEach { if let s = $0 { body(s) } }
     }
 }
+
+@Suite struct TextSearchTests {
+    /// The canary check's substring search against `String.contains` (Foundation's, as before).
+    @Test func agreesWithStringContains() {
+        let pieces = ["canary", "CANARY", "decoy", "_", "a91f", "a", "\n", "\r", "\r\n", " ", "\u{0}", "é", "e\u{0301}", "\u{0301}",
+                      "\u{212A}", "🦀", "ß", "/tmp/", ".", "x"]
+        var rng = SeededRandom(state: 42)
+        func text(_ max: Int, _ from: [String]) -> String {
+            (0..<Int.random(in: 0...max, using: &rng)).map { _ in from.randomElement(using: &rng)! }.joined()
+        }
+        // Needles are canary resources from the policy. Foundation's search itself traps on some needles
+        // holding NUL ("canarycanaryé" / "é\0"), so those are left out of the reference.
+        let needlePieces = pieces.filter { $0 != "\u{0}" }
+        var checked = 0
+        for _ in 0..<20_000 {
+            let needle = text(3, needlePieces), hay = text(8, pieces)
+            let expected = hay.contains(needle)
+            if TextSearch.contains(hay, needle) != expected {
+                Issue.record("\(String(reflecting: hay)) contains \(String(reflecting: needle)): expected \(expected)")
+                return
+            }
+            checked += 1
+        }
+        for (hay, needle) in [("read_canary_decoy_a91f", "canary_decoy_a91f"), ("canary_decoy_a9", "canary_decoy_a91f"),
+                              ("", ""), ("abc", ""), ("x\r\ny", "\r"), ("x\r\ny", "\n"), ("cafe\u{0301}", "cafe"), ("CANARY", "canary")] {
+            #expect(TextSearch.contains(hay, needle) == hay.contains(needle), "\(String(reflecting: hay)) / \(String(reflecting: needle))")
+        }
+        #expect(checked == 20_000)
+    }
+}
