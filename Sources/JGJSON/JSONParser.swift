@@ -160,7 +160,14 @@ private struct Cursor {
                 return String(decoding: out, as: UTF8.self)
             }
             if c < 0x20 { throw error("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); pos += 1; continue }
+            if c != UInt8(ascii: "\\") {
+                // A run of plain bytes is copied at once (an escaped payload is mostly such runs).
+                let run = pos
+                pos += 1
+                while pos < bytes.count, bytes[pos] != UInt8(ascii: "\""), bytes[pos] != UInt8(ascii: "\\"), bytes[pos] >= 0x20 { pos += 1 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<pos]))
+                continue
+            }
             pos += 1
             guard pos < bytes.count else { break }
             let e = bytes[pos]
