@@ -12,6 +12,8 @@ public final class LineageStore {
         var maxAssessedRisk = 0.0
         var meanRisk = 0.0
         var samples = 0
+        /// The id as a JSON string plus a space: the start of each of its journal lines, quoted once.
+        var journalPrefix: [UInt8] = []
     }
 
     private var agents: [String: AgentState] = [:]
@@ -46,14 +48,22 @@ public final class LineageStore {
         var st = agents[agent, default: AgentState()]
         guard seq != 0, seq > st.lastSequence else { return false }
         st.lastSequence = seq
+        if file != nil && st.journalPrefix.isEmpty { st.journalPrefix = Array((JSONWriter.quote(agent) + " ").utf8) }
         agents[agent] = st
-        persist(agent: agent, sequence: seq)
+        persist(prefix: st.journalPrefix, sequence: seq)
         return true
     }
 
-    private func persist(agent: String, sequence: UInt64) {
+    private func persist(prefix: [UInt8], sequence: UInt64) {
         guard let file else { return }
-        let line = Array((JSONWriter.quote(agent) + " \(sequence)\n").utf8)
+        var line = prefix
+        line.reserveCapacity(prefix.count + 21)
+        // The counter in decimal, as `"\(sequence)"` writes it, without an intermediate string.
+        let start = line.count
+        var v = sequence
+        repeat { line.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 } while v > 0
+        line[start...].reverse()
+        line.append(UInt8(ascii: "\n"))
         // Page-cache durability survives a crash of any component; the audit record of the same request
         // is what fdatasync makes durable before an ALLOW leaves.
         let n = line.withUnsafeBytes { write(file.raw, $0.baseAddress, $0.count) }
