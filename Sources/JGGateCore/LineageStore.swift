@@ -16,6 +16,12 @@ public final class LineageStore {
         var journalPrefix: [UInt8] = []
     }
 
+    /// Journal lines are kept here and written by `flush()` instead of one write(2) per acceptance. The
+    /// owner must flush before anything about the accepted requests leaves the process (a reply, a link
+    /// message): a crash before that loses only counters of requests nobody heard of.
+    public var deferWrites = false
+    private var pendingLines: [UInt8] = []
+
     private var agents: [String: AgentState] = [:]
     private var sessions: [String: UInt64] = [:]
     private let file: OwnedFD?
@@ -55,19 +61,45 @@ public final class LineageStore {
     }
 
     private func persist(prefix: [UInt8], sequence: UInt64) {
-        guard let file else { return }
-        var line = prefix
-        line.reserveCapacity(prefix.count + 21)
+        guard file != nil else { return }
+        if deferWrites {
+            append(prefix: prefix, sequence: sequence, to: &pendingLines)
+        } else {
+            var line: [UInt8] = []
+            append(prefix: prefix, sequence: sequence, to: &line)
+            write(line)
+        }
+    }
+
+    /// Writes the journal lines kept since the last flush (see `deferWrites`).
+    public func flush() {
+        guard !pendingLines.isEmpty else { return }
+        write(pendingLines)
+        pendingLines.removeAll(keepingCapacity: pendingLines.count <= 64 * 1024)
+    }
+
+    private func append(prefix: [UInt8], sequence: UInt64, to line: inout [UInt8]) {
+        line.reserveCapacity(line.count + prefix.count + 21)
+        line.append(contentsOf: prefix)
         // The counter in decimal, as `"\(sequence)"` writes it, without an intermediate string.
         let start = line.count
         var v = sequence
         repeat { line.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 } while v > 0
         line[start...].reverse()
         line.append(UInt8(ascii: "\n"))
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        guard let file else { return }
         // Page-cache durability survives a crash of any component; the audit record of the same request
         // is what fdatasync makes durable before an ALLOW leaves.
-        let n = line.withUnsafeBytes { write(file.raw, $0.baseAddress, $0.count) }
-        if n != line.count { Log.error("lineage file write failed: errno \(errno)") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { p in Glibc.write(file.raw, p.baseAddress.map { $0 + off }, p.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { Log.error("lineage file write failed: errno \(errno)"); return }
+            off += n
+        }
     }
 
     /// Step 13: counts one decision of the lineage session; false once `quota` were used (0 = unlimited).

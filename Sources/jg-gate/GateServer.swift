@@ -80,6 +80,11 @@ final class GateServer {
         nextRequestID = UInt64(getpid()) << 32
         try? listener.setNonBlocking()
         loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        // One journal write per loop iteration instead of one per accepted request. It must reach the file
+        // before anything about those requests leaves: the prover and broker links flush it before each of
+        // their writes, `reply` before answering an agent, and every iteration ends with it.
+        lineage.deferWrites = true
+        loop.onIteration = { [unowned self] in self.lineage.flush() }
         sweep()
         publishStats()
     }
@@ -103,6 +108,7 @@ final class GateServer {
     func link(_ peer: Component, _ fd: OwnedFD) {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
+        ep.beforeWrite = { [unowned self] in self.lineage.flush() }
         switch peer {
         case .prover:
             prover?.close()
@@ -366,6 +372,7 @@ final class GateServer {
     }
 
     func reply(_ c: ClientConnection, _ fd: Int32, body: [UInt8], keepOpen: Bool) {
+        lineage.flush()
         // One send of header and body together: clients read the header with a single recv(5).
         guard c.conn.send(Frame.encode(body)) else { closeClient(fd); return }
         if keepOpen {

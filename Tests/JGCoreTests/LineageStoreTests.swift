@@ -4,7 +4,43 @@ import JGIPC
 import JGJSON
 import Testing
 
+func fileText(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "<unreadable>" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n <= 0 { break }
+        bytes += buf[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 @Suite struct LineageStoreTests {
+    /// Deferred journal writes: nothing reaches the file before `flush`, then every line in order.
+    @Test func deferredWritesReachTheFileOnFlush() throws {
+        var template = Array("/tmp/jg-lineage-test-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        try #require(fd >= 0)
+        let path = String(cString: template)
+        defer { unlink(path) }
+        let store = LineageStore(file: OwnedFD(adopting: fd))
+        store.deferWrites = true
+        #expect(store.accept(agent: "a", sequence: 7))
+        #expect(store.accept(agent: "b", sequence: 1))
+        #expect(!store.accept(agent: "a", sequence: 7))
+        #expect(fileText(path) == "")
+        store.flush()
+        #expect(fileText(path) == "\"a\" 7\n\"b\" 1\n")
+        store.flush()
+        #expect(store.accept(agent: "a", sequence: 8))
+        store.flush()
+        #expect(fileText(path) == "\"a\" 7\n\"b\" 1\n\"a\" 8\n")
+        #expect(LineageStore(file: OwnedFD(adopting: open(path, O_RDWR))).lastSequence("a") == 8)
+    }
+
     /// The journal keeps its line format (`"<id>" <counter>\n`) and a new store restores the counters from it.
     @Test func journalLinesAndRestore() throws {
         var template = Array("/tmp/jg-lineage-test-XXXXXX".utf8CString)
