@@ -78,6 +78,32 @@ int jg_sys_unblock_all_signals(void) {
 }
 int jg_sys_setresuid(unsigned r, unsigned e, unsigned s) { return setresuid(r, e, s); }
 int jg_sys_setresgid(unsigned r, unsigned e, unsigned s) { return setresgid(r, e, s); }
+#include <sys/epoll.h>
+int jg_sys_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+static int jg_epoll_ctl(int epfd, int op, int fd, unsigned events, unsigned long long cookie) {
+    struct epoll_event ev = { .events = events, .data = { .u64 = cookie } };
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+int jg_sys_epoll_add(int epfd, int fd, unsigned events, unsigned long long cookie) {
+    return jg_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, cookie);
+}
+int jg_sys_epoll_mod(int epfd, int fd, unsigned events, unsigned long long cookie) {
+    return jg_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, cookie);
+}
+int jg_sys_epoll_del(int epfd, int fd) {
+    struct epoll_event ev = { 0 };
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+int jg_sys_epoll_wait(int epfd, unsigned long long *cookies, unsigned *events, int max, int timeout_ms) {
+    struct epoll_event buf[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, buf, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        cookies[i] = buf[i].data.u64;
+        events[i] = buf[i].events;
+    }
+    return n;
+}
 int jg_sys_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 #include <spawn.h>
 extern char **environ;

@@ -136,10 +136,11 @@ public final class GateDecider {
     }
 
     func canaryHit(_ p: Proposal) -> String? {
+        guard !policy.canaryResources.isEmpty else { return nil }
         var hay: [String] = []
         if let i = p.intentName { hay.append(i) }
         if let a = p.proposedAction { hay += [a.command, a.path, a.url, a.contents, a.method].compactMap { $0 } }
-        return policy.canaryResources.first { c in hay.contains { $0.contains(c) } }
+        return policy.canaryResources.first { c in hay.contains { TextSearch.contains($0, c) } }
     }
 
     func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation) -> String? {

@@ -28,20 +28,52 @@ public struct KeySet: Sendable {
 
     /// Upper- or lower-case hex with surrounding whitespace; constant-time comparison.
     public func verify(payload: String, signature: String, claimedAgent: String?, now: UInt64) -> Bool {
-        let sig = signature.trimmingWhitespace()
-        guard sig.utf8.count == 64, let given = Digest.unhex(sig) else { return false }
-        let message = Array(payload.utf8)
-        let candidates: [[UInt8]]
-        if let a = claimedAgent, let own = agentKeys[a] {
-            candidates = own
+        // A signature as clients send it has nothing to trim: skip the Unicode whitespace look-ups.
+        let sig: String
+        if let f = signature.utf8.first, let l = signature.utf8.last, TextSearch.isPrintableASCII(f), TextSearch.isPrintableASCII(l) {
+            sig = signature
         } else {
-            candidates = current + (now <= previousValidUntil ? previous : [])
+            sig = signature.trimmingWhitespace()
         }
+        guard sig.utf8.count == 64, let given = Self.unhex(sig) else { return false }
+        let message = Array(payload.utf8)
         var ok = false
-        for k in candidates where !k.isEmpty {
-            // No early exit: every candidate is tried so timing does not tell which one matched.
-            if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+        func tryKeys(_ keys: [[UInt8]]) {
+            for k in keys where !k.isEmpty {
+                // No early exit: every candidate is tried so timing does not tell which one matched.
+                if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+            }
+        }
+        if let a = claimedAgent, let own = agentKeys[a] {
+            tryKeys(own)
+        } else {
+            tryKeys(current)
+            if now <= previousValidUntil { tryKeys(previous) }
         }
         return ok
+    }
+
+    /// `Digest.unhex` (either case, nil on anything else) without its generic, cross-module path.
+    static func unhex(_ s: String) -> [UInt8]? {
+        let fast: [UInt8]?? = s.utf8.withContiguousStorageIfAvailable { u -> [UInt8]? in
+            guard u.count % 2 == 0 else { return nil }
+            var out = [UInt8](repeating: 0, count: u.count / 2)
+            for i in 0..<out.count {
+                guard let h = nibble(u[2 * i]), let l = nibble(u[2 * i + 1]) else { return nil }
+                out[i] = h << 4 | l
+            }
+            return out
+        }
+        return fast ?? Digest.unhex(s)
+    }
+
+    @inline(__always)
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
     }
 }

@@ -12,7 +12,15 @@ public final class LineageStore {
         var maxAssessedRisk = 0.0
         var meanRisk = 0.0
         var samples = 0
+        /// The id as a JSON string plus a space: the start of each of its journal lines, quoted once.
+        var journalPrefix: [UInt8] = []
     }
+
+    /// Journal lines are kept here and written by `flush()` instead of one write(2) per acceptance. The
+    /// owner must flush before anything about the accepted requests leaves the process (a reply, a link
+    /// message): a crash before that loses only counters of requests nobody heard of.
+    public var deferWrites = false
+    private var pendingLines: [UInt8] = []
 
     private var agents: [String: AgentState] = [:]
     private var sessions: [String: UInt64] = [:]
@@ -46,18 +54,52 @@ public final class LineageStore {
         var st = agents[agent, default: AgentState()]
         guard seq != 0, seq > st.lastSequence else { return false }
         st.lastSequence = seq
+        if file != nil && st.journalPrefix.isEmpty { st.journalPrefix = Array((JSONWriter.quote(agent) + " ").utf8) }
         agents[agent] = st
-        persist(agent: agent, sequence: seq)
+        persist(prefix: st.journalPrefix, sequence: seq)
         return true
     }
 
-    private func persist(agent: String, sequence: UInt64) {
+    private func persist(prefix: [UInt8], sequence: UInt64) {
+        guard file != nil else { return }
+        if deferWrites {
+            append(prefix: prefix, sequence: sequence, to: &pendingLines)
+        } else {
+            var line: [UInt8] = []
+            append(prefix: prefix, sequence: sequence, to: &line)
+            write(line)
+        }
+    }
+
+    /// Writes the journal lines kept since the last flush (see `deferWrites`).
+    public func flush() {
+        guard !pendingLines.isEmpty else { return }
+        write(pendingLines)
+        pendingLines.removeAll(keepingCapacity: pendingLines.count <= 64 * 1024)
+    }
+
+    private func append(prefix: [UInt8], sequence: UInt64, to line: inout [UInt8]) {
+        line.reserveCapacity(line.count + prefix.count + 21)
+        line.append(contentsOf: prefix)
+        // The counter in decimal, as `"\(sequence)"` writes it, without an intermediate string.
+        let start = line.count
+        var v = sequence
+        repeat { line.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 } while v > 0
+        line[start...].reverse()
+        line.append(UInt8(ascii: "\n"))
+    }
+
+    private func write(_ bytes: [UInt8]) {
         guard let file else { return }
-        let line = Array((JSONWriter.quote(agent) + " \(sequence)\n").utf8)
         // Page-cache durability survives a crash of any component; the audit record of the same request
         // is what fdatasync makes durable before an ALLOW leaves.
-        let n = line.withUnsafeBytes { write(file.raw, $0.baseAddress, $0.count) }
-        if n != line.count { Log.error("lineage file write failed: errno \(errno)") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { p in Glibc.write(file.raw, p.baseAddress.map { $0 + off }, p.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { Log.error("lineage file write failed: errno \(errno)"); return }
+            off += n
+        }
     }
 
     /// Step 13: counts one decision of the lineage session; false once `quota` were used (0 = unlimited).

@@ -47,10 +47,13 @@ public struct PeerObservation: Sendable {
     }
 
     static func readLink(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink(path, &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // A stack buffer: no zero-filled page and no copies per connection.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf -> String? in
+            guard let base = buf.baseAddress else { return nil }
+            let n = base.withMemoryRebound(to: CChar.self, capacity: buf.count) { readlink(path, $0, buf.count - 1) }
+            guard n > 0 else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
+        }
     }
 
     /// Field 22 of /proc/PID/stat (world-readable), parsed after the last ')' of the command name.

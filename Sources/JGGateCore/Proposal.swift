@@ -121,6 +121,8 @@ public struct Proposal: Sendable {
     }
 
     static func trim(_ s: String) -> String {
+        // Nothing to trim when both ends are printable ASCII (the usual agent id): no Unicode look-ups.
+        if let f = s.utf8.first, let l = s.utf8.last, TextSearch.isPrintableASCII(f), TextSearch.isPrintableASCII(l) { return s }
         var sub = Substring(s)
         while let f = sub.first, f.isWhitespace { sub.removeFirst() }
         while let l = sub.last, l.isWhitespace { sub.removeLast() }

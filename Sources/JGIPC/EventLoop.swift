@@ -1,17 +1,39 @@
 import Glibc
 import CJGSys
 
-/// A single-threaded poll(2) loop: every component is one of these, with its links, its clients and
-/// its signals (through signalfd) as registered descriptors. No Dispatch, no threads.
+/// A single-threaded event loop: every component is one of these, with its links, its clients and its
+/// signals (through signalfd) as registered descriptors. No Dispatch, no threads.
+///
+/// The interface speaks poll(2) (`POLLIN`, `POLLOUT`, and `POLLHUP`/`POLLERR` always reported), the
+/// implementation is a level-triggered epoll instance kept in step with the registrations, so the cost of
+/// an iteration follows the descriptors that are ready, not the thousands that may be idle. Interest is
+/// narrowed lazily: `setEvents` with fewer events costs no system call, and the kernel's interest is only
+/// narrowed if an event nobody asked for actually arrives. A gate client goes quiet (events 0) while its
+/// request is decided and wants input again once answered, which is then free in the common case.
 public final class EventLoop {
     public typealias Handler = (_ revents: Int16) -> Void
 
     private struct Entry {
-        var events: Int16
+        /// What the owner asked for.
+        var events: UInt32
+        /// What the epoll instance currently reports (a superset of `events`).
+        var armed: UInt32
+        /// Distinguishes this registration from an earlier one of the same descriptor number, whose
+        /// events may still be in the batch being dispatched.
+        var generation: UInt32
         var handler: Handler
     }
 
+    /// Always reported, as poll(2) does whatever was asked. (EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR and
+    /// EPOLLHUP have the values of their POLL* namesakes, so masks pass through unchanged.)
+    private static let alwaysReported = UInt32(POLLERR) | UInt32(POLLHUP)
+    private static let batch = 256
+
+    private let epoll: OwnedFD
     private var entries: [Int32: Entry] = [:]
+    private var nextGeneration: UInt32 = 0
+    private var cookies = [UInt64](repeating: 0, count: EventLoop.batch)
+    private var ready = [UInt32](repeating: 0, count: EventLoop.batch)
     private var timers: [(deadline: Double, id: Int, action: () -> Void)] = []
     private var nextTimerID = 0
     public var stopRequested = false
@@ -33,17 +55,51 @@ public final class EventLoop {
         }
     }
 
-    public init() {}
+    public init() {
+        let fd = jg_sys_epoll_create()
+        // Only descriptor exhaustion at start-up gets here; no component can work without its loop.
+        if fd < 0 { fatalError("epoll_create1: errno \(errno)") }
+        epoll = OwnedFD(adopting: fd)
+    }
+
+    private static func mask(_ events: Int16) -> UInt32 { UInt32(UInt16(bitPattern: events)) }
+
+    private static func cookie(_ fd: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
 
     public func register(_ fd: Int32, events: Int16, handler: @escaping Handler) {
-        entries[fd] = Entry(events: events, handler: handler)
+        nextGeneration &+= 1
+        let m = Self.mask(events)
+        let c = Self.cookie(fd, nextGeneration)
+        // A descriptor registered again without unregister keeps its kernel registration: modify it.
+        if jg_sys_epoll_add(epoll.raw, fd, m, c) != 0 {
+            let addErrno = errno
+            if addErrno != EEXIST || jg_sys_epoll_mod(epoll.raw, fd, m, c) != 0 {
+                Log.error("event loop: cannot watch descriptor \(fd): errno \(addErrno == EEXIST ? errno : addErrno)")
+            }
+        }
+        entries[fd] = Entry(events: m, armed: m, generation: nextGeneration, handler: handler)
     }
 
     public func setEvents(_ fd: Int32, _ events: Int16) {
-        entries[fd]?.events = events
+        guard var e = entries[fd] else { return }
+        e.events = Self.mask(events)
+        if e.events & ~e.armed != 0 {
+            // Wider than what the kernel reports: widen now, or the event could be missed.
+            e.armed = e.events
+            if jg_sys_epoll_mod(epoll.raw, fd, e.armed, Self.cookie(fd, e.generation)) != 0 {
+                Log.error("event loop: cannot change descriptor \(fd): errno \(errno)")
+            }
+        }
+        entries[fd] = e
     }
 
-    public func unregister(_ fd: Int32) { entries[fd] = nil }
+    public func unregister(_ fd: Int32) {
+        guard entries.removeValue(forKey: fd) != nil else { return }
+        // Fails harmlessly when the descriptor was closed first (the kernel dropped it then).
+        _ = jg_sys_epoll_del(epoll.raw, fd)
+    }
 
     public var registeredCount: Int { entries.count }
 
@@ -58,24 +114,35 @@ public final class EventLoop {
     public func cancelTimer(_ id: Int) { timers.removeAll { $0.id == id } }
 
     public func run() {
-        var pfds: [pollfd] = []
         while !stopRequested {
-            pfds.removeAll(keepingCapacity: true)
-            for (fd, e) in entries { pfds.append(pollfd(fd: fd, events: e.events, revents: 0)) }
-            let now = Monotonic.now
             var timeout: Int32 = 1000
-            if let next = timers.map(\.deadline).min() {
-                timeout = Int32(max(0, min(1000, ((next - now) * 1000).rounded(.up))))
+            if !timers.isEmpty {
+                var next = Double.infinity
+                for t in timers where t.deadline < next { next = t.deadline }
+                timeout = Int32(max(0, min(1000, ((next - Monotonic.now) * 1000).rounded(.up))))
             }
-            let n = poll(&pfds, nfds_t(pfds.count), timeout)
-            if n < 0 && errno != EINTR { break }
-            if n > 0 {
-                for p in pfds where p.revents != 0 {
-                    // A handler may have unregistered this descriptor (or another) already.
-                    guard let e = entries[p.fd] else { continue }
-                    e.handler(p.revents)
-                    if stopRequested { break }
+            let n = cookies.withUnsafeMutableBufferPointer { c in
+                ready.withUnsafeMutableBufferPointer { r in
+                    jg_sys_epoll_wait(epoll.raw, c.baseAddress, r.baseAddress, Int32(Self.batch), timeout)
                 }
+            }
+            if n < 0 && errno != EINTR { break }
+            for i in 0..<max(Int(n), 0) {
+                let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: cookies[i]))
+                // A handler may have unregistered this descriptor (or another) already, or a new
+                // registration may have taken over its number.
+                guard var e = entries[fd], e.generation == UInt32(truncatingIfNeeded: cookies[i] >> 32) else { continue }
+                let got = ready[i]
+                if got & e.armed & ~e.events != 0 {
+                    // An event that is no longer wanted: narrow the kernel's interest now.
+                    e.armed = e.events
+                    entries[fd] = e
+                    _ = jg_sys_epoll_mod(epoll.raw, fd, e.armed, Self.cookie(fd, e.generation))
+                }
+                let revents = got & (e.events | Self.alwaysReported)
+                guard revents != 0 else { continue }
+                e.handler(Int16(truncatingIfNeeded: revents))
+                if stopRequested { break }
             }
             fireTimers()
             onIteration?()
@@ -86,8 +153,8 @@ public final class EventLoop {
     private func fireTimers() {
         guard !timers.isEmpty else { return }
         let now = Monotonic.now
+        guard timers.contains(where: { $0.deadline <= now }) else { return }
         let due = timers.filter { $0.deadline <= now }
-        guard !due.isEmpty else { return }
         timers.removeAll { $0.deadline <= now }
         for t in due.sorted(by: { $0.deadline < $1.deadline }) { t.action() }
     }

@@ -5,6 +5,7 @@ public enum Frame {
     public static let version: UInt8 = 1
     public static let maxBody = 4 * 1024 * 1024
 
+    @inlinable
     public static func encode(_ body: some Collection<UInt8>) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(headerSize + body.count)
@@ -13,6 +14,7 @@ public enum Frame {
         return out
     }
 
+    @inlinable
     public static func appendHeader(length: Int, to out: inout [UInt8]) {
         let n = UInt32(truncatingIfNeeded: length)
         out.append(UInt8(n >> 24)); out.append(UInt8((n >> 16) & 0xFF))
@@ -26,12 +28,15 @@ public enum Frame {
         case tooLarge(UInt32)
     }
 
-    /// Version first, then length — before a single byte of the body is reserved.
+    /// Version first, then length — before a single byte of the body is reserved. Inlinable so that each
+    /// caller gets a specialised copy: this runs once per frame on every link and agent socket.
+    @inlinable
     public static func checkHeader(_ h: some RandomAccessCollection<UInt8>, maxBody: Int = maxBody) -> HeaderCheck {
-        let b = Array(h.prefix(headerSize))
-        let v = b[4]
+        let i = h.startIndex
+        func at(_ k: Int) -> UInt8 { h[h.index(i, offsetBy: k)] }
+        let v = at(4)
         guard v == version else { return .badVersion(v) }
-        let len = UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3])
+        let len = UInt32(at(0)) << 24 | UInt32(at(1)) << 16 | UInt32(at(2)) << 8 | UInt32(at(3))
         guard len <= UInt32(maxBody) else { return .tooLarge(len) }
         return .body(length: Int(len))
     }

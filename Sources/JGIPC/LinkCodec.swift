@@ -4,7 +4,10 @@ public struct LinkWriter {
     public private(set) var bytes: [UInt8]
 
     public init(type: UInt8) {
-        bytes = [type]
+        // Most messages (a decision context, a reply) fit: one allocation instead of a few regrowths.
+        bytes = []
+        bytes.reserveCapacity(512)
+        bytes.append(type)
     }
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
@@ -15,6 +18,7 @@ public struct LinkWriter {
     public mutating func f64(_ v: Double) { u64(v.bitPattern) }
     public mutating func data(_ v: some Collection<UInt8>) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
     public mutating func string(_ v: String) {
+        // No intermediate array: a native string's UTF-8 count is known without a pass over it.
         u32(UInt32(v.utf8.count))
         bytes.append(contentsOf: v.utf8)
     }

@@ -15,6 +15,11 @@ public final class StreamConnection {
         try fd.setNonBlocking()
     }
 
+    /// For a descriptor that is already non-blocking (accept4 with SOCK_NONBLOCK): no fcntl calls.
+    public init(nonBlocking fd: OwnedFD) {
+        self.fd = fd
+    }
+
     public enum ReadResult { case data, eof, wouldBlock, failed(SystemError) }
 
     nonisolated(unsafe) static var scratch = [UInt8](repeating: 0, count: 256 * 1024)
@@ -96,9 +101,10 @@ public final class StreamConnection {
     /// Adds bytes to the output without writing (see `flush`).
     public func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
 
-    /// Adds one frame (header, then `body`) to the output without writing: the same bytes as
-    /// `queue(Frame.encode(body))`, without building the frame separately first.
+    /// Adds one frame (header and `body`) to the output without writing, and without building the
+    /// frame in a buffer of its own first.
     public func queueFrame(body: [UInt8]) {
+        output.reserveCapacity(output.count + Frame.headerSize + body.count)
         Frame.appendHeader(length: body.count, to: &output)
         output.append(contentsOf: body)
     }

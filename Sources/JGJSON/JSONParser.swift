@@ -74,6 +74,8 @@ private struct Cursor {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         pos += 1
         var pairs: [(String, JSONValue)] = []
+        // Duplicate keys: a scan of the keys so far for small objects (no set to allocate per object),
+        // a set once an object grows. Both compare keys as `String ==` does.
         var seen = Set<String>()
         skipWhitespace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(pairs) }
@@ -81,7 +83,12 @@ private struct Cursor {
             skipWhitespace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected key") }
             let key = try string()
-            guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
+            if pairs.count < 16 {
+                for (k, _) in pairs where k == key { throw error("duplicate key \"\(key)\"") }
+            } else {
+                if seen.isEmpty { for (k, _) in pairs { seen.insert(k) } }
+                guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
+            }
             skipWhitespace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
             pos += 1
@@ -153,7 +160,14 @@ private struct Cursor {
                 return String(decoding: out, as: UTF8.self)
             }
             if c < 0x20 { throw error("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); pos += 1; continue }
+            if c != UInt8(ascii: "\\") {
+                // A run of plain bytes is copied at once (an escaped payload is mostly such runs).
+                let run = pos
+                pos += 1
+                while pos < bytes.count, bytes[pos] != UInt8(ascii: "\""), bytes[pos] != UInt8(ascii: "\\"), bytes[pos] >= 0x20 { pos += 1 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<pos]))
+                continue
+            }
             pos += 1
             guard pos < bytes.count else { break }
             let e = bytes[pos]

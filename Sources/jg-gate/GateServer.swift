@@ -53,6 +53,8 @@ final class GateServer {
     /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
     var proverStalled = false
     static let maxClients = 16384
+    /// Bytes one read may take while a header is awaited: the header and a typical request body.
+    static let headerReadLimit = 4096
 
     let loop: EventLoop
     let listener: OwnedFD
@@ -78,6 +80,11 @@ final class GateServer {
         nextRequestID = UInt64(getpid()) << 32
         try? listener.setNonBlocking()
         loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        // One journal write per loop iteration instead of one per accepted request. It must reach the file
+        // before anything about those requests leaves: the prover and broker links flush it before each of
+        // their writes, `reply` before answering an agent, and every iteration ends with it.
+        lineage.deferWrites = true
+        loop.onIteration = { [unowned self] in self.lineage.flush() }
         sweep()
         publishStats()
     }
@@ -101,6 +108,7 @@ final class GateServer {
     func link(_ peer: Component, _ fd: OwnedFD) {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
+        ep.beforeWrite = { [unowned self] in self.lineage.flush() }
         switch peer {
         case .prover:
             prover?.close()
@@ -210,7 +218,8 @@ final class GateServer {
             if fd < 0 { return }
             let owned = OwnedFD(adopting: fd)
             guard clients.count < Self.maxClients else { continue } // closes: the agent sees a clean close
-            guard let peer = try? Sockets.peerCredentials(owned), let conn = try? StreamConnection(fd: owned) else { continue }
+            guard let peer = try? Sockets.peerCredentials(owned) else { continue }
+            let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             clients[fd] = c
             loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(fd, ev) }
@@ -240,11 +249,13 @@ final class GateServer {
         }
         if case .closing = c.state { return }
         while true {
-            // Never buffer beyond the frame being read: the header first, then exactly its body.
+            // A header read also takes what follows it up to `headerReadLimit`, so that a typical request
+            // arrives with one read; after that, never more than the rest of the body being read. The
+            // header is still checked (version, size cap) before anything is reserved for its body.
             let limit: Int
             switch c.state {
             case .body(let n): limit = n
-            default: limit = Frame.headerSize
+            default: limit = Self.headerReadLimit
             }
             let before = c.conn.bufferedCount
             switch c.conn.readAvailable(limit: limit) {
@@ -361,6 +372,7 @@ final class GateServer {
     }
 
     func reply(_ c: ClientConnection, _ fd: Int32, body: [UInt8], keepOpen: Bool) {
+        lineage.flush()
         // One send of header and body together: clients read the header with a single recv(5).
         guard c.conn.send(Frame.encode(body)) else { closeClient(fd); return }
         if keepOpen {

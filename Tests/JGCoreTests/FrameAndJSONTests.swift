@@ -114,6 +114,20 @@ import Testing
         #expect(Digest.hex(Digest.hmacSHA256(key: Array("test-secret".utf8), message: Array(p3.utf8))) == "b004b90e70a464294f24ceef5aafbe5f821ecc342343cd903bc181da992cda47")
     }
 
+    /// RFC 4231 and key-length boundaries (the HMAC is built from SHA-256 in the shim).
+    @Test func hmacAndSHA256ReferenceVectors() {
+        func hmac(_ key: [UInt8], _ msg: String) -> String { Digest.hex(Digest.hmacSHA256(key: key, message: Array(msg.utf8))) }
+        #expect(hmac(Array("Jefe".utf8), "what do ya want for nothing?") == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(hmac(Array(repeating: 0xAA, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First")
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        #expect(hmac([], "") == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+        #expect(hmac(Array(repeating: UInt8(ascii: "k"), count: 64), "boundary") == "5a1af747e37d07140ec0b58fa01f85d1b3f0aeef2f6719091e9517e8b474a978")
+        #expect(hmac(Array(repeating: UInt8(ascii: "k"), count: 65), "boundary") == "ef3f1f0b6c378507c6cd325246f1e48412bbceab9e755d485dc639946cfe3785")
+        #expect(Digest.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Digest.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Digest.sha256Hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
     @Test func ed25519SignsAndRejectsTampering() throws {
         let k = try #require(Ed25519Key.generate())
         let sig = try #require(k.sign([1, 2, 3]))

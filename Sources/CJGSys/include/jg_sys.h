@@ -26,6 +26,14 @@ int jg_sys_unblock_all_signals(void);
 /// setresuid/setresgid are GNU extensions that Swift's Glibc module does not expose.
 int jg_sys_setresuid(unsigned r, unsigned e, unsigned s);
 int jg_sys_setresgid(unsigned r, unsigned e, unsigned s);
+/// epoll for the event loop: struct epoll_event is packed on x86-64 and holds a union, so Swift gets
+/// the mask and a 64-bit cookie as plain values instead. Close-on-exec instance.
+int jg_sys_epoll_create(void);
+int jg_sys_epoll_add(int epfd, int fd, unsigned events, unsigned long long cookie);
+int jg_sys_epoll_mod(int epfd, int fd, unsigned events, unsigned long long cookie);
+int jg_sys_epoll_del(int epfd, int fd);
+/// Waits like epoll_wait(2) for at most `max` (clamped to 256) events, stored as parallel arrays.
+int jg_sys_epoll_wait(int epfd, unsigned long long *cookies, unsigned *events, int max, int timeout_ms);
 /// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK (GNU; not in Swift's Glibc module).
 int jg_sys_accept_nonblocking(int listener);
 /// posix_spawn of `path` with `argv` (NULL-terminated) and the current environment; `from[i]` is

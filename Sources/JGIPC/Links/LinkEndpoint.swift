@@ -10,6 +10,9 @@ public final class LinkEndpoint {
     /// Handles one message; throwing breaks the link.
     public var onMessage: (inout LinkReader) throws(LinkProtocolError) -> Void = { _ throws(LinkProtocolError) in }
     public var onClose: () -> Void = {}
+    /// Runs before any of this link's queued output is written: state that must be on disk before a
+    /// message about it leaves (the gate's lineage journal) is written here.
+    public var beforeWrite: () -> Void = {}
 
     public init(peer: Component, fd: OwnedFD, loop: EventLoop) throws(SystemError) {
         self.peer = peer
@@ -20,6 +23,7 @@ public final class LinkEndpoint {
 
     private func handle(_ ev: Int16) {
         if ev & Int16(POLLOUT) != 0 {
+            beforeWrite()
             if !conn.flush() { close(); return }
             updateInterest()
         }
@@ -56,6 +60,7 @@ public final class LinkEndpoint {
         conn.queueFrame(body: w.bytes)
         loop.flushAtEndOfIteration(self) { [weak self] in
             guard let self, self.isOpen else { return }
+            self.beforeWrite()
             if !self.conn.flush() { self.close(); return }
             self.updateInterest()
         }
@@ -68,6 +73,7 @@ public final class LinkEndpoint {
     public func sendNow(_ w: LinkWriter) -> Bool {
         guard isOpen else { return false }
         conn.queueFrame(body: w.bytes)
+        beforeWrite()
         if !conn.flush() { close(); return false }
         updateInterest()
         return true
@@ -92,6 +98,7 @@ public final class LinkEndpoint {
     public func sendPassing(_ w: LinkWriter, fd: OwnedFD) -> Bool {
         guard isOpen else { return false }
         let deadline = Monotonic.now + 2
+        beforeWrite()
         while true {
             if !conn.flush() { close(); return false }
             if !conn.hasPendingOutput {
