@@ -215,8 +215,25 @@ public final class ProverEngine {
             agent.fusedIndex = fi
             if mode == .solver {
                 _ = try agent.solver(ctx, rlimit: rlimit)
-            } else if !agent.makeModel(ctx) {
-                throw zerr(a.line, "creating a model") ?? ProverLoadError(line: a.line, reason: "Z3 model")
+            } else {
+                for c in agent.consts {
+                    agent.decls.append(Z3_get_app_decl(ctx, Z3_to_app(ctx, c)))
+                    if let e = zerr(a.line, "reading a declaration") { throw e }
+                }
+                // Σ ite(item_i, 0, 2^i) over the items and the ceiling (bit 62 is the last that fits).
+                let bodies = agent.items.map(\.body) + [ceil]
+                if bodies.count <= 62 {
+                    let intSort = Z3_mk_int_sort(ctx)
+                    var terms: [Z3_ast?] = []
+                    let zero = try keep(Z3_mk_int64(ctx, 0, intSort), a.line, "making 0")
+                    for (i, b) in bodies.enumerated() {
+                        let weight = try keep(Z3_mk_unsigned_int64(ctx, UInt64(1) << UInt64(i), intSort), a.line, "making a weight")
+                        terms.append(try keep(Z3_mk_ite(ctx, b, zero, weight), a.line, "weighting an item"))
+                    }
+                    let sum = terms.count == 1 ? terms[0]! : try keep(Z3_mk_add(ctx, UInt32(terms.count), &terms), a.line, "summing the items")
+                    Z3_inc_ref(ctx, sum)  // owned by the agent
+                    agent.combined = sum
+                }
             }
         } catch {
             agent.release(ctx)
@@ -296,15 +313,40 @@ public final class ProverEngine {
         return ProverOutcome(verdict: verdict, violated: violated, explanation: parts.joined(separator: "; "))
     }
 
-    /// Every variable has a value at request time, so each item is a ground formula: the agent's kept Z3
-    /// model interprets each variable as its value (an exact rational) and Z3's model evaluator rewrites
-    /// each compiled item — the same ASTs the policy analysis reasons about — to `true` or `false`, without
-    /// a solver round trip. An item the evaluator leaves undecided goes to the incremental solver.
+    /// Every variable has a value at request time, so each item is a ground formula: a Z3 model interprets
+    /// each variable as its value (an exact rational) and Z3's model evaluator rewrites the compiled items —
+    /// the same ASTs the policy analysis reasons about — to `true` or `false`, without a solver round trip.
+    /// An item the evaluator leaves undecided goes to the incremental solver.
     private func decideGround(_ agent: CompiledAgent) -> ProverOutcome? {
-        guard let model = agent.model else { return decideWithSolver(agent) }
+        // A fresh model for every check: the evaluator keeps what it computed for shared subterms (Z3 shares
+        // equal terms across invariants) for the life of the model, so a model reused with new values could
+        // answer from an earlier request.
+        guard let model = Z3_mk_model(ctx), Z3_get_error_code(ctx) == Z3_OK else { return unknownOutcome("creating a model") }
+        Z3_model_inc_ref(ctx, model)
+        defer { Z3_model_dec_ref(ctx, model) }
         for i in agent.varNames.indices where agent.itemPresent[i] {
-            guard agent.interpret(ctx, model, i, agent.itemValues[i], realSort) else {
+            guard let n = agent.numeral(ctx, i, agent.itemValues[i], realSort) else {
                 return unknownOutcome("building a value for \"\(agent.varNames[i])\"")
+            }
+            Z3_add_const_interp(ctx, model, agent.decls[i], n)
+            if Z3_get_error_code(ctx) != Z3_OK { return unknownOutcome("interpreting \"\(agent.varNames[i])\"") }
+        }
+        // Usually one evaluation decides every item: the combined term is 2^i for each item i that is false.
+        // Items with a variable that has no value were settled above; their part stays symbolic (no model
+        // completion), which leaves the sum undecided and sends the check to the item-by-item path.
+        if let combined = agent.combined {
+            var result: Z3_ast?
+            if Z3_model_eval(ctx, model, combined, false, &result), let result, Z3_get_error_code(ctx) == Z3_OK {
+                Z3_inc_ref(ctx, result)
+                var bits: UInt64 = 0
+                let decided = Z3_is_numeral_ast(ctx, result) && Z3_get_numeral_uint64(ctx, result, &bits)
+                Z3_dec_ref(ctx, result)
+                if decided && Z3_get_error_code(ctx) == Z3_OK {
+                    for i in agent.itemStates.indices where agent.itemStates[i] == .active {
+                        agent.itemStates[i] = bits & (1 << UInt64(i)) != 0 ? .violated : .holds
+                    }
+                    return nil
+                }
             }
         }
         var undecided = false
@@ -483,31 +525,10 @@ final class CompiledAgent {
     /// Built on first use only: the ground path decides linear arithmetic without it, and a solver per
     /// agent is most of the memory a large policy would otherwise cost.
     private var solverHandle: Z3_solver?
-    /// Interprets each variable as its request value for the ground path; kept across requests so that
-    /// an unchanged value costs nothing.
-    private(set) var model: Z3_model?
-    private var interpBits: [UInt64?] = []
-
-    /// Sets variable `i` to `v` in the kept model (only when it changed).
-    func interpret(_ ctx: Z3_context, _ model: Z3_model, _ i: Int, _ v: Double, _ sort: Z3_sort) -> Bool {
-        if interpBits.count != varNames.count { interpBits = Array(repeating: nil, count: varNames.count) }
-        let bits = (v == 0 ? 0.0 : v).bitPattern
-        if interpBits[i] == bits { return true }
-        guard let n = numeral(ctx, i, v, sort), let app = Z3_to_app(ctx, consts[i]),
-              let decl = Z3_get_app_decl(ctx, app), Z3_get_error_code(ctx) == Z3_OK else { return false }
-        Z3_add_const_interp(ctx, model, decl, n)
-        guard Z3_get_error_code(ctx) == Z3_OK else { interpBits[i] = nil; return false }
-        interpBits[i] = bits
-        return true
-    }
-
-    func makeModel(_ ctx: Z3_context) -> Bool {
-        guard model == nil else { return true }
-        guard let m = Z3_mk_model(ctx), Z3_get_error_code(ctx) == Z3_OK else { return false }
-        Z3_model_inc_ref(ctx, m)
-        model = m
-        return true
-    }
+    /// Σ ite(item_i, 0, 2^i): one model evaluation names every false item.
+    var combined: Z3_ast?
+    /// The declaration of each variable (owned by its constant in `consts`).
+    var decls: [Z3_func_decl?] = []
 
     func tracker(_ i: Int) -> Z3_ast? { i < items.count ? items[i].tracker : ceilingTracker }
 
@@ -623,7 +644,7 @@ final class CompiledAgent {
         slots = [:]
         if let s = solverHandle { Z3_solver_dec_ref(ctx, s) }
         solverHandle = nil
-        if let m = model { Z3_model_dec_ref(ctx, m) }
-        model = nil
+        if let c = combined { Z3_dec_ref(ctx, c) }
+        combined = nil
     }
 }
