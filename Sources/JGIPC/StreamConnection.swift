@@ -38,12 +38,17 @@ public final class StreamConnection {
         }
         if n > 0 {
             input.append(contentsOf: Self.scratch[0..<n])
+            lastReadDrained = n < chunk
             return .data
         }
         if n == 0 { peerClosed = true; return .eof }
         if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
         return .failed(SystemError("read"))
     }
+
+    /// The last read returned less than it asked for, so the socket held no more at that moment: a
+    /// level-triggered loop can wait for the next readiness instead of reading again only to get EAGAIN.
+    public private(set) var lastReadDrained = false
 
     public var bufferedCount: Int { input.count - inputStart }
 

@@ -40,6 +40,8 @@ public final class LinkEndpoint {
                         Log.error("link \(peer.rawValue): \(error); closing")
                         close()
                     }
+                    // The event loop is level-triggered: anything that arrives later wakes us again.
+                    if conn.lastReadDrained { break readLoop }
                 case .wouldBlock: break readLoop
                 case .eof, .failed: close(); break readLoop
                 }
