@@ -205,10 +205,9 @@ def render(R: dict) -> str:
     reqs = sum(v["measured"] for v in tp.values()) or 1
     cpu = R.get("cpu_s_throughput", {})
     per = ", ".join(f"{k} {v / reqs * 1e6:.0f} µs" for k, v in sorted(cpu.items()) if k != "jg-kernel")
-    gap = L["allow_persistent"]["latency"]["p50_us"] - L["deny_badsig"]["latency"]["p50_us"]
     w(ANALYSIS.format(p50=f(ap["p50_us"]), floor=f(fd["p50_us"]), ratio=f"{p50_ratio:.1f}",
                       t64=f(t64["rate_per_s"]) if t64 else "—", idle4=f"{idle4:.0f}", load4=f"{load4:.0f}",
-                      per=per or "—", gap=f(gap), deny=f(L["deny_badsig"]["latency"]["p50_us"])))
+                      per=per or "—", pss4=f"{pss_idle4:.0f}"))
     w("## How to run\n")
     w("`make bench` (as root, so that the load generator can drop to uid 10001 and the daemon can start its "
       "sandboxed components). It builds the release daemon, compiles bench/*.c with `gcc -O2`, builds Benchmarks/, "
@@ -231,60 +230,58 @@ def ns(v):
 
 ANALYSIS = """### Reading it
 
-_The figures in this section are filled in by each run; the diagnosis and the recommendations were written from the profile and the stage table of the run on commit 23b1fc3 and are not re-derived automatically — re-read them against the tables above after changes._
+_The figures in braces are filled in by each run. The diagnosis below was written from the profiles, stage
+tables and syscall counts of the runs on commit 27ce8d0 and after; it is not re-derived automatically — re-read it
+against the tables above after changes._
 
 Persistent single-client P50 is {p50} µs against a durable floor of {floor} µs ({ratio}×); 64 clients reach
-{t64} decisions/s; the four components hold {idle4} MiB idle and {load4} MiB at peak. Where the time goes, from
-the stage table and the profile. CPU per decision during the throughput runs (component CPU seconds / measured
-requests): {per} — with 2 cores and three busy processes, the sum of these is what caps throughput, not the disk.
+{t64} decisions/s; the four components hold {idle4} MiB idle by the VmRSS sum ({pss4} MiB by PSS). CPU per
+decision during the throughput runs (component CPU seconds / measured requests): {per}.
 
-0. **The prover hop costs about {gap} µs at P50**: an early DENY (gate → broker → gate, with the same fdatasync)
-   answers in {deny} µs, an ALLOW (gate → prover → broker → gate) in {p50} µs. `ProverEngine.check` runs a Z3
-   push / assert / check_assumptions / pop for every request, even for agents without invariants where the only
-   item is `fused_risk <= ceiling`. At request time every variable has a concrete value, so each invariant is a
-   closed arithmetic expression: evaluate it directly (exact rationals or Double with the same rounding rule) and
-   keep Z3 for policy analysis at load time (or as a cross-check on a sample). The prover's profile is spread thin
-   over Z3 internals (`strcmp` on parameter/symbol names is its top entry).
-1. **The audit line is built by a generic JSON tree on the broker's only thread.** `AuditLog.append` costs tens of
-   µs of CPU per entry even on tmpfs (JSONValue trees, `JSONWriter.write` into Strings, `Array(…utf8)` copies,
-   `buffer += line`), so a 64-entry group commit is CPU-bound, not fsync-bound: compare the Swift 64-entry
-   append with the C `64 × 700 bytes + one fdatasync`. The broker's CPU, not the disk, caps throughput.
-2. **Scoring goes through Foundation string search**: `CFStringFindWithOptionsAndLocale` and
-   `NSString.getCharacters` are the gate's top two profile entries; `RiskScorer.score` (~16 µs) is the largest gate
-   stage and re-lowercases and substring-scans every text field for every keyword group; and `PeerObservation.observe` does several `/proc` reads per request.
-3. **Per-hop allocation and copying on every link.** Each hop builds a `LinkWriter` byte array, copies it into
-   `Frame.encode`, then the reader copies the body out (`consume` → `Array`), then `LinkReader.data()` copies
-   again; `DecisionContext` encode/decode are each µs-scale. `StreamConnection.readAvailable` appends and then
-   removes a 256 KiB zero-fill on every read (`repeatElement(0, count: chunk)`), and the gate reads the agent
-   socket twice per request (header, then body) because it never buffers past the frame.
-4. **The event loop rebuilds its pollfd array from a Dictionary on every iteration** and scans all of it; with
-   hundreds of clients this is O(clients) per wake-up, and with one message per `poll` per process the
-   decision costs at least five wake-ups across four processes on two cores.
-5. **Memory**: jg-prover maps Z3 (a large shared library and its allocator arenas); the supervisor is not counted
-   in the four components but is also large.
+**What changed, and what each change bought** (the run on commit 83ad740, before this work, against this file):
 
-### What would close it (Swift side)
+| change | measured effect |
+|---|---|
+| prover decides with Z3's model evaluator on the compiled invariants (one evaluation of Σ ite(item, 0, 2^i) over a fresh model per check); the incremental solver only for what it leaves undecided | kept check 89.5 → about 12–20 µs median (jg-bench-prover above); no solver per agent, so jg-prover no longer grows with the number of agents (153 → 36 MiB with the 256-agent benchmark policy) |
+| broker writes audit lines as bytes into one reused buffer, hashes them in place, keeps one AES-GCM context per subject and writes sealed records once per batch | `AuditLog.append` of one entry on tmpfs 61 → about 6 µs; broker CPU per decision 148 → about 25 µs |
+| gate: byte-level keyword scan (no Foundation search), epoll instead of rebuilding a pollfd array, one read per request, OpenSSL's low-level SHA-256 (no per-call algorithm fetch), lineage journal written once per loop iteration | `RiskScorer.score` 16.8 µs → about 0.25 µs; `GateDecider.evaluate` 29 → about 10 µs; gate CPU per decision 104 → about 30 µs |
+| the components receive the policy as canonical JSON and no longer link Foundation (only `jinnguard` parses YAML) | about 9 MiB less VmRSS per component |
+| jg-kernel and jg-prover hand back the heap freed after start-up (libbpf's BTF) | jg-kernel 36 → 13 MiB |
+| links stop reading once a read came back short | one `read` per message instead of a read and an EAGAIN (strace: gate 11 → 9, prover 5 → 4, broker 7 → 6 syscalls per request) |
 
-- **Prover: no Z3 at request time** for ground checks (see 0.); at least skip the solver entirely for agents
-  whose only item is the ceiling. This alone should remove most of the ALLOW − DENY gap.
-- **Broker: write audit lines with a hand-rolled byte writer** into one reusable `[UInt8]` buffer (no JSONValue
-  tree, no intermediate Strings), hash with one streaming SHA-256 over the same bytes, and keep the group commit
-  as is. Target: ≤ 3 µs per entry, so one fdatasync of a 64-entry batch dominates.
-- **Broker: overlap the fdatasync with the next batch** — a dedicated syncer thread (or `io_uring`) so that
-  batch N+1 is built while batch N is being synced; replies of batch N go out when its sync completes. Today the
-  loop blocks in fdatasync and nothing else progresses, which is what limits the batch size.
-- **Links: batch frames.** Drain every complete frame from one `read` (links already allow it), and send all
-  replies of a batch with one `writev`/one `send` per link instead of one per message; read up to 64 KiB per call
-  into a reusable buffer instead of zero-filling 256 KiB. On the agent socket read header+body with one
-  `read(5 + expected)` when the next frame is not yet known to be pending, or `MSG_PEEK`-free 4 KiB reads
-  bounded by the frame state.
-- **No per-request allocation on the hot path**: `LinkReader` over an `UnsafeRawBufferPointer`/slice of the
-  input buffer (no `consume` copy), strings decoded lazily; `DecisionContext` as a fixed binary layout.
-- **Scoring**: drop Foundation from the hot path (`range(of:)`/`contains` on `String` bridge through CFString);
-  lowercase once, and match keywords with one pass (precompiled Aho–Corasick or a small trie) over
-  the UTF-8 bytes; cache `PeerObservation` per connection (pid + start time do not change during a connection).
-- **Event loop**: keep the pollfd array incrementally (or use epoll) instead of rebuilding it from a Dictionary;
-  run timers from a heap.
-- **Memory**: start jg-prover's Z3 context lazily only for agents with invariants (the benchmark policy has none),
-  set `MALLOC_ARENA_MAX=1` for every component, and cap the batch arrays' retained capacity.
+Throughput went from 4,182 to {t64} decisions/s at 64 clients and the single-client P50 from 720 to {p50} µs.
+
+**Where the time goes now**
+
+0. **Per-request system calls and wake-ups.** A single ALLOW costs, counted with `strace -c` on the three
+   processes: gate 3 `epoll_wait`, 3 `read`, 2 `sendto`, 1 `write` (the lineage journal); prover 1 `epoll_wait`,
+   1 `read`, 2 `sendto`; broker 1 `epoll_wait`, 1 `read`, 2 `write` (audit line, sealed record), 1 `fdatasync`,
+   1 `sendto`. The floor does one read and one write per hop. On this VM a wake-up and a context switch cost
+   several µs each (`finish_task_switch` and `_raw_spin_unlock_irqrestore` lead the kernel side of every profile),
+   and with one client every request pays all of them: CPU per request is several times the CPU per decision
+   at 64 clients.
+1. **The prover's extra message.** The prover tells the gate that it handed a request to the broker (so that the
+   gate can move the request from the 2 s prover deadline to the reply deadline); that is the gate's third
+   wake-up and the prover's second `sendto` per request. Dropping it needs the broker to own the timing of
+   requests it has accepted.
+2. **Swift reference counting and allocation** (`swift_retain`/`swift_release`, `malloc`/`_int_free`) lead every
+   component's user-space profile: the decision context is decoded into Strings and arrays at each hop, and the
+   audit record is still a `JSONValue` tree before it becomes bytes.
+3. **The Z3 model per check** costs about a third of the prover's check: it is created fresh on purpose (a kept
+   model's evaluator would answer from cached shared subterms).
+
+### What would close the rest
+
+- **Fewer messages and writes**: let the broker own the deadlines of requests it has accepted and drop the
+  prover→gate notice; keep sealed records in memory up to the next checkpoint (they are only fdatasync'd there
+  today), so that a batch costs one `write` and one `fdatasync`.
+- **A binary, fixed-layout decision context** decoded lazily (no Strings for fields a hop does not read), and
+  the audit record written straight from the context into the line buffer.
+- **Overlap the fdatasync with the next batch** (a syncer thread or io_uring): the broker builds batch N+1
+  while batch N is being synced. This is what would lift throughput past the CPU the broker spends waiting.
+- **Memory**: the VmRSS sum counts libswiftCore, libcrypto, libc and libstdc++ once per process; the PSS sum,
+  which counts each shared page once, is the memory the four take together. What remains in VmRSS is mostly
+  the Swift runtime in each process and two 8 MiB blocks that Z3 fills when it creates its context (found with
+  gdb; inside libz3). Linking the Swift runtime statically would lower the VmRSS sum but raise the real (PSS)
+  use, so it was not done.
 """
