@@ -87,6 +87,7 @@ public final class StreamConnection {
     }
 
     public var hasPendingOutput: Bool { output.count > outputStart }
+    public var pendingOutputCount: Int { output.count - outputStart }
 
     /// Queues bytes and tries to write them now. Returns false when the peer is gone.
     @discardableResult
