@@ -67,6 +67,6 @@ let package = Package(
         .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
     ],
-    // Every component is a single-threaded poll loop; Swift 5 mode keeps C globals (stderr) usable.
+    // Every component is a single-threaded epoll loop; Swift 5 mode keeps C globals (stderr) usable.
     swiftLanguageModes: [.v5]
 )
