@@ -63,9 +63,10 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        .testTarget(name: "JGCoreTests", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
-        .testTarget(name: "JGProverTests", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
-        .testTarget(name: "JGAuditTests", dependencies: ["JGAudit", "JGCrypto", "JGJSON"]),
+        .target(name: "JGTestSupport", path: "Tests/JGTestSupport"),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
+        .testTarget(name: "JGProverTests", dependencies: ["JGTestSupport", "JGProverCore", "JGPolicy", "JGPolicyYAML"]),
+        .testTarget(name: "JGAuditTests", dependencies: ["JGTestSupport", "JGAudit", "JGCrypto", "JGJSON"]),
     ],
     // Every component is a single-threaded epoll loop; Swift 5 mode keeps C globals (stderr) usable.
     swiftLanguageModes: [.v5]

@@ -71,14 +71,19 @@ def children_of(ppid: int) -> dict[str, int]:
     return found
 
 
-def vmrss_kib(pid: int) -> int | None:
+def proc_kib(pid: int, file: str, key: str) -> int | None:
+    """The kB figure of one `Key:` line of /proc/PID/<file>, or None when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def vmrss_kib(pid: int) -> int | None:
+    return proc_kib(pid, "status", "VmRSS:")
 
 
 def cpu_ticks(pid: int) -> int:
@@ -152,13 +157,7 @@ class Daemon:
 def pss_kib(pid: int) -> int | None:
     """Proportional set size: each shared page (libswiftCore, libcrypto, libc...) split between the processes
     that map it, so the sum over processes counts it once."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def rss_snapshot(d: Daemon, reader=vmrss_kib) -> dict[str, int]:

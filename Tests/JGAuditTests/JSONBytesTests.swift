@@ -4,6 +4,7 @@ import JGAudit
 import JGCrypto
 import JGJSON
 import Testing
+import JGTestSupport
 
 /// The String-building JSONWriter as it was before the byte writer, kept verbatim as the reference: the
 /// audit chain hashes these exact bytes, so the byte writer must reproduce them for every value.
@@ -87,17 +88,6 @@ enum LegacyJSONWriter {
     }
 }
 
-/// SplitMix64: a fixed seed, so a failure reproduces.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 enum Corpus {
     static let strings: [String] = [

@@ -1,6 +1,7 @@
 import JGGateCore
 import JGIPC
 import Testing
+import JGTestSupport
 
 /// Code-point containment, the straightforward way: every window of the haystack's scalars compared with
 /// the needle's (an empty needle is found nowhere).
@@ -60,17 +61,6 @@ enum ReferenceScorer {
     }
 }
 
-/// SplitMix64: a fixed seed gives the same corpus on every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct RiskScorerEquivalenceTests {
     static let words = ReferenceScorer.groups.flatMap(\.words) + ReferenceScorer.topology.flatMap(\.words)

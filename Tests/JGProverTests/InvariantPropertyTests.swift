@@ -2,37 +2,27 @@ import JGPolicy
 import JGPolicyYAML
 import JGProverCore
 import Testing
+import JGTestSupport
 
-/// A small deterministic PRNG (SplitMix64): property tests must fail the same way on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 enum Gen {
     static let names = ["x", "y", "spend", "fused_risk", "trust_score", "a_b.c", "_z9"]
 
-    static func decimal(_ r: inout SplitMix) -> ExactDecimal {
+    static func decimal(_ r: inout SeededRandom) -> ExactDecimal {
         let ints = ["0", "1", "2", "7", "10", "150", "99.5", "0.1", "0.25", "1e3", "2.5e-4", "123456789.987654321", "1e30"]
         var k = ExactDecimal(ints[Int(r.next() % UInt64(ints.count))]) ?? .zero
         if r.next() % 3 == 0 { k = -k }
         return k
     }
 
-    static func term(_ r: inout SplitMix) -> LinearTerm {
+    static func term(_ r: inout SeededRandom) -> LinearTerm {
         var t = LinearTerm()
         for _ in 0..<Int(r.next() % 3) { t.coefficients[names[Int(r.next() % UInt64(names.count))]] = decimal(&r) }
         if t.coefficients.isEmpty || r.next() % 2 == 0 { t.constant = decimal(&r) }
         return t
     }
 
-    static func expr(_ r: inout SplitMix, depth: Int = 0) -> InvariantExpr {
+    static func expr(_ r: inout SeededRandom, depth: Int = 0) -> InvariantExpr {
         let pick = depth > 3 ? 0 : r.next() % 5
         switch pick {
         case 1: return .and(expr(&r, depth: depth + 1), expr(&r, depth: depth + 1))
@@ -47,7 +37,7 @@ enum Gen {
 
 @Suite struct InvariantPropertyTests {
     @Test func printedExpressionsReparseToTheSameTree() throws {
-        var r = SplitMix(state: 42)
+        var r = SeededRandom(state: 42)
         for _ in 0..<2_000 {
             let e = Gen.expr(&r)
             let text = e.description
@@ -58,7 +48,7 @@ enum Gen {
     }
 
     @Test func randomBytesNeverCrash() {
-        var r = SplitMix(state: 7)
+        var r = SeededRandom(state: 7)
         let alphabet = Array("xy_01.9eE+-*()<>=!&| \t\u{00e9}\u{0661}\u{00bd}")
         var rejected = 0
         for i in 0..<20_000 {
