@@ -54,9 +54,8 @@ def render(R: dict) -> str:
     w(f"- **Machine** {m['cpu']}, {m['cores']} cores, {m['mem']} RAM, kernel {m['kernel']}, virtualisation: {m['virt']}; "
       f"audit file system `{m['fs']}`")
     w(f"- **Toolchain** {m['swift']}; {m['gcc']}; release build (`swift build -c release`), C programs `gcc -O2`")
-    w(f"- **Load average** before {R['loadavg_before']}, after {R['loadavg_after']} (1/5/15 min). The machine was "
-      "shared with other builds when this was generated, so absolute figures are noisy: compare them with the floor of "
-      "the same run.")
+    w(f"- **Load average** before {R['loadavg_before']}, after {R['loadavg_after']} (1/5/15 min). Absolute figures "
+      "on this VM vary from run to run (see \"This VM is noisy\" below): compare them with the floor of the same run.")
     w("- **Clients** run as uid 10001 (non-root: no +25 observed risk), intent `read_customer_record`, "
       f"declared risk 10, ceiling 90 → verdict **{verdict}** for the allowed requests. Load generator: "
       "bench/loadgen.c (one epoll thread, OpenSSL HMAC, latencies into arrays).\n")
@@ -230,9 +229,9 @@ def ns(v):
 
 ANALYSIS = """### Reading it
 
-_The figures in braces are filled in by each run. The diagnosis below was written from the profiles, stage
-tables and syscall counts of the runs on commit 27ce8d0 and after; it is not re-derived automatically — re-read it
-against the tables above after changes._
+_The first paragraph is filled in by each run. The rest was written from the profiles, stage tables and syscall
+counts of the runs on commits 27ce8d0 to 7f6d049; it is not re-derived automatically — re-read it against the
+tables above after changes._
 
 Persistent single-client P50 is {p50} µs against a durable floor of {floor} µs ({ratio}×); 64 clients reach
 {t64} decisions/s; the four components hold {idle4} MiB idle by the VmRSS sum ({pss4} MiB by PSS). CPU per
@@ -242,9 +241,9 @@ decision during the throughput runs (component CPU seconds / measured requests):
 
 | change | measured effect |
 |---|---|
-| prover decides with Z3's model evaluator on the compiled invariants (one evaluation of Σ ite(item, 0, 2^i) over a fresh model per check); the incremental solver only for what it leaves undecided | kept check 89.5 → about 12–20 µs median (jg-bench-prover above); no solver per agent, so jg-prover no longer grows with the number of agents (153 → 36 MiB with the 256-agent benchmark policy) |
-| broker writes audit lines as bytes into one reused buffer, hashes them in place, keeps one AES-GCM context per subject and writes sealed records once per batch | `AuditLog.append` of one entry on tmpfs 61 → about 6 µs; broker CPU per decision 148 → about 25 µs |
-| gate: byte-level keyword scan (no Foundation search), epoll instead of rebuilding a pollfd array, one read per request, OpenSSL's low-level SHA-256 (no per-call algorithm fetch), lineage journal written once per loop iteration | `RiskScorer.score` 16.8 µs → about 0.25 µs; `GateDecider.evaluate` 29 → about 10 µs; gate CPU per decision 104 → about 30 µs |
+| prover decides with Z3's model evaluator on the compiled invariants (one evaluation of Σ ite(item, 0, 2^i) over a fresh model per check); the incremental solver only for what it leaves undecided | kept check 89.5 → about 12–20 µs median (jg-bench-prover above); prover CPU per decision over the four throughput runs 100 → about 28 µs (about 18 µs at 64 clients); no solver per agent, so jg-prover no longer grows with the number of agents (153 → 34 MiB peak with the 256-agent benchmark policy) |
+| broker writes audit lines as bytes into one reused buffer, hashes them in place, keeps one AES-GCM context per subject and writes sealed records once per batch | `AuditLog.append` of one entry on tmpfs 61 → about 6 µs; broker CPU per decision over the four throughput runs 148 → about 42 µs (about 25 µs at 64 clients) |
+| gate: byte-level keyword scan (no Foundation search), epoll instead of rebuilding a pollfd array, one read per request, OpenSSL's low-level SHA-256 (no per-call algorithm fetch), lineage journal written once per loop iteration | `RiskScorer.score` 16.8 µs → about 0.25 µs; `GateDecider.evaluate` 29 → about 10 µs; gate CPU per decision over the four throughput runs 104 → about 40 µs (about 30 µs at 64 clients) |
 | the components receive the policy as canonical JSON and no longer link Foundation (only `jinnguard` parses YAML) | about 9 MiB less VmRSS per component |
 | jg-kernel and jg-prover hand back the heap freed after start-up (libbpf's BTF) | jg-kernel 36 → 13 MiB |
 | links stop reading once a read came back short | one `read` per message instead of a read and an EAGAIN (strace: gate 11 → 9, prover 5 → 4, broker 7 → 6 syscalls per request) |
