@@ -370,6 +370,14 @@ def main():
         L["deny_badsig"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--kind", "badsig", "--label", "deny-bad-signature")
         # the floor again, now that the daemon is idle-but-running: shows drift in machine load
         R["floor_durable_after"] = floor(args, root, True, n // 2)
+        # This VM's speed drifts within minutes: three more (floor, ALLOW) pairs, each measured back to back,
+        # show how much of the ratio above is the machine's mood.
+        R["pairs"] = []
+        for i in range(3):
+            fl = floor(args, root, True, n // 2)
+            al = loadgen(args, d, "-c", 1, "-n", n // 2, "--agents", 1, "--label", f"allow-persistent-pair-{i + 1}")
+            R["pairs"].append({"floor_p50_us": fl["p50_us"], "allow_p50_us": al["latency"]["p50_us"],
+                               "allow_p99_us": al["latency"]["p99_us"], "n": al["measured"]})
 
         T = R["throughput"] = {}
         R["rss_load"] = {}
