@@ -29,6 +29,7 @@ def render(R: dict) -> str:
     m = R["machine"]
     fi, fd = R["floor_ipc"], R["floor_durable"]
     fda = R.get("floor_durable_after", {})
+    pairs = R.get("pairs") or []
     L, T = R["latency"], R["throughput"]
     ap = L["allow_persistent"]["latency"]
     allow_tokens = L["allow_persistent"]["tokens"]
@@ -65,7 +66,6 @@ def render(R: dict) -> str:
     w("|---|---|---|")
     w(f"| single-client persistent P50 ≤ 1.5 × durable floor P50 | {f(ap['p50_us'])} µs = {p50_ratio:.1f} × {f(fd['p50_us'])} µs "
       f"| {status(p50_ratio <= 1.5)}{'' if p50_ratio <= 1.5 else f' by {p50_ratio / 1.5:.1f}×'} |")
-    pairs = R.get("pairs") or []
     if pairs:
         ratios = sorted(x["allow_p50_us"] / x["floor_p50_us"] for x in pairs)
         med = ratios[len(ratios) // 2]
@@ -102,7 +102,6 @@ def render(R: dict) -> str:
     if fda:
         w(f"| durable, again after the latency runs | {f(fda['n'])} | {f(fda['p50_us'], 1)} | {f(fda['p95_us'], 1)} | {f(fda['p99_us'], 1)} | {f(fda['max_us'])} | {f(fda['mean_us'], 1)} |")
     w("\nRatios in this file use the first durable floor P50, except the pairs below.\n")
-    pairs = R.get("pairs") or []
     if pairs:
         w("Back-to-back pairs (a durable floor run, then single-client ALLOW on one persistent connection, "
           "repeated): the machine's speed drifts between runs, and each pair shares one moment of it.\n")

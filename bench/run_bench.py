@@ -31,7 +31,7 @@ NAGENTS = 256
 # The e2e test policy (imported, not copied, so the two cannot drift apart) plus 256 agents of the same
 # shape, one per concurrent client, so that no two clients race on one agent's sequence counter.
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from e2e_helpers import DEFAULT_POLICY as POLICY_HEAD  # noqa: E402
+from e2e_helpers import DEFAULT_POLICY as POLICY_HEAD, children_of  # noqa: E402
 AGENT = """\
   - id: bench_agent_{i:03d}
     privilege_tier: 1
@@ -53,22 +53,6 @@ def sh(cmd, **kw) -> str:
 
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[:3].__str__().replace("'", "")
-
-
-def children_of(ppid: int) -> dict[str, int]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            comm = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            found[comm] = int(entry)
-    return found
 
 
 def proc_kib(pid: int, file: str, key: str) -> int | None:

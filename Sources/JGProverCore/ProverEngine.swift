@@ -194,7 +194,7 @@ public final class ProverEngine {
                 let vars = inv.expression.variables
                 for v in vars { _ = try variable(v, inv.line) }
                 Z3_inc_ref(ctx, body)  // owned by the agent
-                agent.items.append(Item(text: inv.text, line: inv.line, body: body, variables: vars))
+                agent.items.append(Item(text: inv.text, body: body, variables: vars))
             }
             // The global ceiling is the last item.
             let fr = try variable("fused_risk", a.line)
@@ -494,7 +494,6 @@ public final class ProverEngine {
 
 struct Item {
     var text: String
-    var line: Int
     var body: Z3_ast
     var variables: [String]
     var varIndexes: [Int] = []

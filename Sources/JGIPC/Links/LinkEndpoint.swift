@@ -22,11 +22,7 @@ public final class LinkEndpoint {
     }
 
     private func handle(_ ev: Int16) {
-        if ev & Int16(POLLOUT) != 0 {
-            beforeWrite()
-            if !conn.flush() { close(); return }
-            updateInterest()
-        }
+        if ev & Int16(POLLOUT) != 0 && !writeQueued() { return }
         if ev & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
             readLoop: while isOpen {
                 switch conn.readAvailable(limit: linkMaxBody + Frame.headerSize) {
@@ -67,18 +63,20 @@ public final class LinkEndpoint {
         conn.queueFrame(body: w.bytes)
         // Under load an iteration can queue hundreds of messages; handing them on in slices lets the next
         // component start on the first ones while this one works through the rest (two cores, three stages).
-        if conn.pendingOutputCount >= Self.earlyFlushBytes {
-            beforeWrite()
-            if !conn.flush() { close(); return false }
-            updateInterest()
-            return true
-        }
+        if conn.pendingOutputCount >= Self.earlyFlushBytes { return writeQueued() }
         loop.flushAtEndOfIteration(self) { [weak self] in
             guard let self, self.isOpen else { return }
-            self.beforeWrite()
-            if !self.conn.flush() { self.close(); return }
-            self.updateInterest()
+            _ = self.writeQueued()
         }
+        return true
+    }
+
+    /// Writes what is queued (as much as the socket takes; the rest waits for POLLOUT). False, with the link
+    /// closed, when the write failed.
+    private func writeQueued() -> Bool {
+        beforeWrite()
+        if !conn.flush() { close(); return false }
+        updateInterest()
         return true
     }
 
@@ -88,10 +86,7 @@ public final class LinkEndpoint {
     public func sendNow(_ w: LinkWriter) -> Bool {
         guard isOpen else { return false }
         conn.queueFrame(body: w.bytes)
-        beforeWrite()
-        if !conn.flush() { close(); return false }
-        updateInterest()
-        return true
+        return writeQueued()
     }
 
     /// Reads and dispatches this link's messages (nothing else's) until `done()` or `timeout` seconds: for
