@@ -48,6 +48,10 @@ public struct DecisionContext: Sendable {
     public var policyDigest = ""
     /// CLOCK_MONOTONIC seconds (system-wide) by which the prover must have decided; later decisions are refused.
     public var proverDeadline = 0.0
+    /// CLOCK_MONOTONIC seconds (system-wide) until which the gate waits for the broker's reply. The broker
+    /// starts no action it could not finish and report before it, so an action the gate reported as
+    /// refused never runs afterwards.
+    public var replyDeadline = 0.0
 
     public init() {}
 
@@ -66,7 +70,7 @@ public struct DecisionContext: Sendable {
         w.bool(declaredRisk != nil)
         if let d = declaredRisk { w.f64(d) }
         w.string(riskClass); w.strings(signals); w.pairs(contextVars); w.pairs(authoritative); w.string(policyDigest)
-        w.f64(proverDeadline)
+        w.f64(proverDeadline); w.f64(replyDeadline)
     }
 
     public static func decode(from r: inout LinkReader) -> DecisionContext? {
@@ -89,8 +93,9 @@ public struct DecisionContext: Sendable {
             c.declaredRisk = d
         }
         guard let cls = r.string(), let sig = r.strings(), let cv = r.pairs(), let av = r.pairs(), let pd = r.string(),
-              let dl = r.f64() else { return nil }
+              let dl = r.f64(), let rd = r.f64() else { return nil }
         c.riskClass = cls; c.signals = sig; c.contextVars = cv; c.authoritative = av; c.policyDigest = pd; c.proverDeadline = dl
+        c.replyDeadline = rd
         return c
     }
 }
