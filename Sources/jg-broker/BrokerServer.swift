@@ -26,6 +26,8 @@ final class BrokerServer {
     var auditError: String?
     var runner: ToolRunner?
     var gate: LinkEndpoint?
+    /// `BrokerToGate.ready` went out on the current gate link.
+    var gateToldReady = false
     var prover: LinkEndpoint?
     var kernel: LinkEndpoint?
     var batch: [WorkItem] = []
@@ -105,6 +107,7 @@ final class BrokerServer {
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
         report()
+        tellGateReady()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
     }
 
@@ -119,7 +122,9 @@ final class BrokerServer {
         switch peer {
         case .gate:
             gate?.close(); gate = ep
+            gateToldReady = false
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromGate(&r) }
+            tellGateReady()
         case .prover:
             prover?.close(); prover = ep
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
@@ -130,6 +135,12 @@ final class BrokerServer {
         case .broker:
             ep.close()
         }
+    }
+
+    /// The gate holds its records (and forwards no request) until this broker can write them.
+    func tellGateReady() {
+        guard audit != nil, !gateToldReady, let gate, gate.isOpen else { return }
+        gateToldReady = gate.send(LinkWriter(type: BrokerToGate.ready.rawValue))
     }
 
     func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
@@ -145,9 +156,11 @@ final class BrokerServer {
 
     func fromProver(_ r: inout LinkReader) throws(LinkProtocolError) {
         guard ProverToBroker(rawValue: r.type) == .decided, let d = ProverDecision.decode(from: &r),
-              let ctx = DecisionContext.decode(from: &r), r.atEnd else {
+              var ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "prover→broker", reason: "unexpected or malformed message \(r.type)")
         }
+        // Digests stand for contents only in the gate's audit-only records; a decision carries the action itself.
+        ctx.digestedContents = nil
         var item = WorkItem(context: ctx, token: d.token, reason: d.explanation, stage: "prover", violated: d.violated,
                             constraints: d.constraints, auditOnly: false)
         // The gate answers DENY_PROVER_TIMEOUT at the deadline: nothing decided later may run.

@@ -27,5 +27,6 @@ do {
 let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
 control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
+control.onPeerObservation = { r in gate.peerObserved(&r) }
 control.reportReady()
 loop.run()

@@ -255,6 +255,11 @@ final class Supervisor {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
                 if !announcedReady { shutdown(code: 1) }
             }
+        case .observePeer:
+            guard c == .gate, let w = PeerObserver.answer(&r) else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad observePeer")
+            }
+            child.control?.send(w)
         case nil:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }

@@ -147,6 +147,8 @@ public final class ControlChannel {
     /// The policy in its canonical JSON form (JGPolicy.CanonicalPolicy) and the component's settings (JSON).
     public var onConfigure: (_ policy: String, _ settings: String) -> (Bool, String) = { _, _ in (false, "not ready") }
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
+    /// The gate's answer to `observePeer`; false (the default, for every other component) breaks the link.
+    public var onPeerObservation: (inout LinkReader) -> Bool = { _ in false }
     /// The supervisor is gone: components exit rather than run unsupervised.
     public var onClose: () -> Void = { exit(0) }
 
@@ -192,6 +194,8 @@ public final class ControlChannel {
             guard let name = r.string(), r.atEnd, let peer = Component(rawValue: name), !fds.isEmpty else { return false }
             onLink(peer, fds.removeFirst())
             return true
+        case .peerObservation:
+            return onPeerObservation(&r)
         case nil:
             return false
         }

@@ -13,6 +13,9 @@ public enum ControlRequest: UInt8, Sendable {
     case configure = 1
     /// peer component name; one descriptor attached (the link's end)
     case link = 2
+    /// gate only: request id (u64), pid (i64), start time (u64), executable (opt string), pid namespace
+    /// (opt string), in another pid namespace than the supervisor (bool): the answer to `observePeer`
+    case peerObservation = 4
 }
 
 /// Component → supervisor.
@@ -23,6 +26,9 @@ public enum ControlReport: UInt8, Sendable {
     case status = 2
     /// ok flag, message: the answer to `configure`
     case configured = 3
+    /// gate only: request id (u64), pid (i64), start time (u64, field 22 of /proc/PID/stat): what the gate,
+    /// unprivileged, cannot see of a peer — its executable and pid namespace — is read by the supervisor
+    case observePeer = 6
 }
 
 /// jg-gate → jg-prover
@@ -39,7 +45,12 @@ public enum ProverToBroker: UInt8, Sendable { case decided = 1 }
 /// jg-gate → jg-broker: decisions the gate already denied, to be audited
 public enum GateToBroker: UInt8, Sendable { case auditDenied = 1 }
 /// jg-broker → jg-gate: the reply for the agent, sent only once its audit record is durable
-public enum BrokerToGate: UInt8, Sendable { case reply = 1 }
+public enum BrokerToGate: UInt8, Sendable {
+    case reply = 1
+    /// (no fields) configured and its audit log open, sent once per gate link: the gate sends its held
+    /// audit records and forwards requests only from then on
+    case ready = 2
+}
 /// jg-broker → jg-kernel
 public enum BrokerToKernel: UInt8, Sendable {
     /// (no fields) → `planes`
