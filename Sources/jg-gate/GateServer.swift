@@ -45,8 +45,10 @@ final class GateServer {
     let lineage: LineageStore
     let control: ControlChannel
     var decider: GateDecider?
-    /// Every connection and every request in flight, and every audit record not yet confirmed durable.
-    var table = RequestTable<ClientConnection>()
+    /// Every connection and every request in flight, and every audit record not yet confirmed durable
+    /// (bounded: 8192 records and 16 MiB; JINNGUARD_GATE_HELD_RECORDS lowers the count, for tests).
+    var table = RequestTable<ClientConnection>(
+        maxRecords: getenv("JINNGUARD_GATE_HELD_RECORDS").flatMap { Int(String(cString: $0)) }.map { max(1, min($0, 8192)) } ?? 8192)
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
     /// The broker said it is configured with its audit log open: records and requests go to it only then.

@@ -77,3 +77,51 @@ def test_every_denial_is_recorded_across_broker_kills(daemon):
                          f"({kinds}), e.g. {missing[:5]}")
     r = daemon.cli("audit", "verify", str(daemon.audit))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_held_records_are_bounded_and_then_requests_are_refused_at_once(daemon_factory):
+    """While the broker confirms nothing (stopped), the gate holds at most its bound of records; past it a
+    request is answered DENY_AUDIT_UNAVAILABLE at once, without a decision. Once the broker runs again,
+    every denial that was held is in the chain and requests are decided normally."""
+    import threading
+    from e2e_helpers import exchange, token_of
+    bound = 12
+    d = daemon_factory(env={"JINNGUARD_GATE_HELD_RECORDS": str(bound)})
+    broker = d.wait_components()["jg-broker"]
+    seqs = [d.seq() for _ in range(3 * bound)]
+    frames = [d.frame_for(agent="nobody_agent", seq=s) for s in seqs]
+    got = [None] * len(frames)
+    os.kill(broker, signal.SIGSTOP)
+    try:
+        def one(i):
+            got[i] = token_of(exchange(d.socket, frames[i], timeout=20))
+        threads = []
+        for i in range(len(frames)):
+            t = threading.Thread(target=one, args=(i,))
+            t.start()
+            threads.append(t)
+            time.sleep(0.02)
+        for t in threads:
+            t.join(30)
+    finally:
+        os.kill(broker, signal.SIGCONT)
+    refused = [t for t in got if t == "DENY_AUDIT_UNAVAILABLE"]
+    denied = [i for i, t in enumerate(got) if t == "DENY_UNKNOWN_AGENT_ID"]
+    assert refused, f"no request was refused past the bound of {bound} held records: {got}"
+    assert 0 < len(denied) <= bound, got
+    # the broker confirms what was held; then requests are decided again
+    deadline = time.monotonic() + 10
+    tok = d.token()
+    while tok != "ALLOW" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        tok = d.token()
+    assert tok == "ALLOW", tok
+    # every DENY_UNKNOWN_AGENT_ID a client received is recorded
+    deadline = time.monotonic() + 10
+    while True:
+        rec = decisions(d)
+        missing = [seqs[i] for i in denied if "DENY_UNKNOWN_AGENT_ID" not in rec.get(("nobody_agent", seqs[i]), [])]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not missing, f"{len(missing)} of {len(denied)} denials answered without a record"
