@@ -2,6 +2,7 @@ import JGAudit
 import JGCrypto
 import JGGateCore
 import JGIPC
+import JGPolicy
 import Testing
 
 @Suite struct RequestTableTests {
@@ -210,5 +211,27 @@ import Testing
         let root = PeerObservation.from(PeerCredentials(pid: 1, uid: 0, gid: 0), startTime: 1,
                                         view: PeerView(executable: "/bin/x", pidNamespace: "pid:[1]", inOtherPidNamespace: false))
         #expect(root.observedRisk == 25)
+    }
+}
+
+@Suite struct ReplyDeadlineTests {
+    func ctx(_ kind: String?, execute: Bool) -> DecisionContext {
+        var c = DecisionContext()
+        c.execute = execute
+        if let kind { c.action = ProposedAction(kind: kind, command: "sleep 23") }
+        return c
+    }
+
+    /// The gate waits for an execution as long as the tool may run, never a fixed 20 s.
+    @Test func followsTheAgentsToolLimits() {
+        var limits = ToolLimits()
+        limits.timeoutSeconds = 60
+        let shell = ReplyDeadline.seconds(for: ctx("shell_command", execute: true), limits: limits)
+        #expect(shell > 60 + ReplyDeadline.proverLimit)
+        let net = ReplyDeadline.seconds(for: ctx("network_request", execute: true), limits: limits)
+        #expect(net > ReplyDeadline.networkFetchTimeout && net < shell)
+        let verdictOnly = ReplyDeadline.seconds(for: ctx("shell_command", execute: false), limits: limits)
+        #expect(verdictOnly == ReplyDeadline.proverLimit + ReplyDeadline.decisionLimit)
+        #expect(ReplyDeadline.seconds(for: ctx(nil, execute: true), limits: nil) == verdictOnly)
     }
 }
