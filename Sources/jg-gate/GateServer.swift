@@ -109,6 +109,7 @@ final class GateServer {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
         ep.beforeWrite = { [unowned self] in self.lineage.flush() }
+        ep.onBreak = { [unowned self] in self.control.linkBroken(peer) }
         switch peer {
         case .prover:
             prover?.close()
