@@ -56,6 +56,39 @@ def raise_nofile(n):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n), hard))
 
 
+def flood_while_serving(d, flood):
+    """uid NONROOT holds `flood` connections while root sends 10 requests; returns (normal, tokens)."""
+    normal = d.token()
+    assert normal is not None and normal != "DENY_COMPONENT_UNAVAILABLE", normal
+    fl = subprocess.Popen([CHILD_PY, "-c", FLOODER, str(d.socket), str(flood)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                          user=NONROOT, group=NONROOT, extra_groups=[],
+                          preexec_fn=lambda: raise_nofile(flood + 1000))
+    try:
+        line = fl.stdout.readline()
+        assert line.startswith("holding"), f"flooder: {line!r}"
+        tokens = []
+        for _ in range(10):
+            try:
+                tokens.append(token_of(d.raw(d.frame_for(), timeout=5)))
+            except OSError as e:
+                tokens.append(f"error {e}")
+        assert fl.poll() is None, "the flooder must still be holding its connections"
+    finally:
+        fl.stdin.close()
+        fl.wait(30)
+    return normal, tokens
+
+
+def test_full_gate_takes_slots_from_the_uid_holding_the_most(daemon_factory):
+    # per-uid cap as large as the total: only the total cap and its eviction order protect root
+    d = daemon_factory(extra_args=["--max-connections", "300", "--max-connections-per-uid", "300"])
+    normal, tokens = flood_while_serving(d, 1000)
+    assert tokens == [normal] * 10, f"root's requests with the gate full of uid {NONROOT}: {tokens}"
+    gate = d.components()["jg-gate"]
+    assert d.token_as(NONROOT) in ALLOWED, gate
+
+
 def test_one_uids_flood_does_not_starve_another_uid(daemon_factory):
     d = daemon_factory()
     normal = d.token()
