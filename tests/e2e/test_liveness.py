@@ -161,3 +161,21 @@ def test_broken_link_is_re_established(daemon, pair):
     assert poll(lambda: served(daemon) and healthy(daemon), 15), \
         "link not re-established:\n" + daemon.output_since(start)
     assert daemon.components() == comps, "re-pairing must not restart anything"
+
+
+@pytest.mark.slow
+def test_link_that_keeps_breaking_gets_a_component_restarted(daemon):
+    comps = daemon.wait_components()
+    gate, broker = comps["jg-gate"], comps["jg-broker"]
+    assert poll(lambda: served(daemon), 10)
+    start = daemon.output_len()
+    for _ in range(4):
+        now = daemon.components()
+        if now.get("jg-gate") != gate or now.get("jg-broker") != broker:
+            break
+        break_link(gate, broker)
+        assert poll(lambda: served(daemon), 15), "link not re-established:\n" + daemon.output_since(start)
+    restarted = poll(lambda: daemon.components().get("jg-gate") != gate or daemon.components().get("jg-broker") != broker, 10)
+    assert restarted, "a link broken 4 times in a row must get a component restarted:\n" + daemon.output_since(start)
+    assert "keep breaking" in daemon.output_since(start)
+    assert poll(lambda: served(daemon) and healthy(daemon), 15)
