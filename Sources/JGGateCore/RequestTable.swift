@@ -101,6 +101,8 @@ public struct RequestTable<Client> {
     public let maxRecords: Int
     public let maxRecordBytes: Int
     private var clients: [ConnectionID: Client] = [:]
+    /// The connection that holds each descriptor number now.
+    private var byFD: [Int32: ConnectionID] = [:]
     private var requests: [UInt64: Request] = [:]
     /// The request each connection waits for (a connection has at most one in flight).
     private var waiting: [ConnectionID: UInt64] = [:]
@@ -119,8 +121,12 @@ public struct RequestTable<Client> {
         nextGeneration &+= 1
         let id = ConnectionID(fd: fd, generation: nextGeneration)
         clients[id] = client
+        byFD[fd] = id
         return id
     }
+
+    /// The live connection on descriptor `fd` (for the admission caps, which count descriptors).
+    public func connection(fd: Int32) -> ConnectionID? { byFD[fd] }
 
     public func client(_ id: ConnectionID) -> Client? { clients[id] }
 
@@ -133,6 +139,7 @@ public struct RequestTable<Client> {
     @discardableResult
     public mutating func disconnect(_ id: ConnectionID) -> Client? {
         if let rid = waiting.removeValue(forKey: id) { requests[rid]?.client = nil }
+        if byFD[id.fd] == id { byFD[id.fd] = nil }
         return clients.removeValue(forKey: id)
     }
 

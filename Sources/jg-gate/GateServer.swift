@@ -49,6 +49,8 @@ final class GateServer {
     /// (bounded: 8192 records and 16 MiB; JINNGUARD_GATE_HELD_RECORDS lowers the count, for tests).
     var table = RequestTable<ClientConnection>(
         maxRecords: getenv("JINNGUARD_GATE_HELD_RECORDS").flatMap { Int(String(cString: $0)) }.map { max(1, min($0, 8192)) } ?? 8192)
+    /// Per-uid and total connection caps (GateAdmission.swift); main sets the configured limits.
+    var admission = Admission(limits: .init())
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
     /// The broker said it is configured with its audit log open: records and requests go to it only then.
@@ -100,6 +102,7 @@ final class GateServer {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
         ep.beforeWrite = { [unowned self] in self.lineage.flush() }
+        ep.onBreak = { [unowned self] in self.control.linkBroken(peer) }
         switch peer {
         case .prover:
             prover?.close()
@@ -271,12 +274,12 @@ final class GateServer {
     // MARK: clients
 
     func acceptAll() {
-        while true {
+        // Bounded per iteration: a uid reconnecting as fast as it is refused must not keep the loop here.
+        for _ in 0..<Self.acceptBurst {
             let fd = jg_sys_accept_nonblocking(listener.raw)
             if fd < 0 { return }
             let owned = OwnedFD(adopting: fd)
-            guard table.clientCount < Self.maxClients else { continue } // closes: the agent sees a clean close
-            guard let peer = try? Sockets.peerCredentials(owned) else { continue }
+            guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             let cid = table.connect(fd: fd, c)
@@ -287,6 +290,7 @@ final class GateServer {
     func closeClient(_ cid: ConnectionID) {
         // A request it waits for goes on and is recorded; only its reply is dropped.
         guard let c = table.disconnect(cid) else { return }
+        admission.release(fd: cid.fd)
         loop.unregister(cid.fd)
         c.conn.fd.close()
     }
