@@ -63,6 +63,15 @@ public struct PeerObservation: Sendable {
         }
     }
 
+    /// Now, in the unit of a process's start time: clock ticks of CLOCK_BOOTTIME. A peer whose pid names a
+    /// process started after its connection was accepted is not the peer (its pid was reused).
+    public static func bootTicks() -> UInt64 {
+        var ts = timespec()
+        guard clock_gettime(CLOCK_BOOTTIME, &ts) == 0 else { return UInt64.max }
+        let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return UInt64(ts.tv_sec) * hz + UInt64(ts.tv_nsec) * hz / 1_000_000_000
+    }
+
     /// Field 22 of /proc/PID/stat (world-readable), parsed after the last ')' of the command name.
     public static func startTime(_ pid: Int32) -> UInt64? {
         let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)

@@ -20,6 +20,8 @@ final class ClientConnection {
     var observation: PeerObservation?
     var state = State.header
     var deadline: Double
+    /// When the connection was accepted, in start-time ticks: the peer process started before it.
+    let acceptedAt = PeerObservation.bootTicks()
 
     init(conn: StreamConnection, peer: PeerCredentials, deadline: Double) {
         self.conn = conn
@@ -246,11 +248,12 @@ final class GateServer {
 
     /// Decides once the peer is observed: from the cache, or asked of the supervisor (the gate cannot read
     /// another uid's /proc/PID/exe or ns/pid). A peer whose start time cannot be read has exited: nothing
-    /// is left to observe, and that counts.
+    /// is left to observe, and that counts; so does one whose pid was reused since.
     func observeThenDecide(_ c: ClientConnection, _ cid: ConnectionID, _ body: [UInt8]) {
         if c.observation != nil { decide(c, cid, body); return }
         let now = Monotonic.now
-        guard c.peer.pid > 0, let start = PeerObservation.startTime(c.peer.pid) else {
+        // No start time: the peer exited. A start time after the accept: its pid now names another process.
+        guard c.peer.pid > 0, let start = PeerObservation.startTime(c.peer.pid), start <= c.acceptedAt + 1 else {
             c.observation = PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
             decide(c, cid, body)
             return

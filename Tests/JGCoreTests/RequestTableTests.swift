@@ -1,3 +1,4 @@
+import Glibc
 import JGAudit
 import JGCrypto
 import JGGateCore
@@ -233,5 +234,16 @@ import Testing
         let verdictOnly = ReplyDeadline.seconds(for: ctx("shell_command", execute: false), limits: limits)
         #expect(verdictOnly == ReplyDeadline.proverLimit + ReplyDeadline.decisionLimit)
         #expect(ReplyDeadline.seconds(for: ctx(nil, execute: true), limits: nil) == verdictOnly)
+    }
+}
+
+@Suite struct PeerStartTimeTests {
+    /// A process's start time and the accept clock are in the same unit: this process started before now,
+    /// and a process started now is not older than an accept a moment ago.
+    @Test func startTimesCompareWithTheAcceptClock() throws {
+        let own = try #require(PeerObservation.startTime(getpid()))
+        let now = PeerObservation.bootTicks()
+        #expect(own <= now)
+        #expect(now - own < 100 * 3600 * 24 * 365, "same clock, not nanoseconds against ticks")
     }
 }
