@@ -39,6 +39,8 @@ final class KernelState {
     var gate: LinkEndpoint?
     /// The broker asked for planes before they were loaded: answer once they are.
     var planesOwed = false
+    /// Decoy file names of the policy's canaries (kept for a telemetry started after configuration).
+    var canaryNames: Set<String> = []
     /// The broker audits `event` batches (KernelToBroker.event is part of its message set).
     var brokerTakesEvents = true
 
@@ -72,6 +74,7 @@ final class KernelState {
             g.pruneVanished()
             governance = g
             if let t = Telemetry(governance: g) {
+                t.canaryNames = canaryNames
                 telemetry = t
                 loop.register(t.fd, events: Int16(POLLIN)) { [unowned self] _ in self.drainEvents() }
             }
@@ -95,7 +98,13 @@ final class KernelState {
     func flushEvents() {
         if let t = telemetry {
             let denied = t.takeDenials()
+            let tripped = t.takeTripwires()
             if let g = gate, g.isOpen {
+                for ev in tripped {
+                    var w = LinkWriter(type: KernelToGate.canaryTripwire.rawValue)
+                    w.string(ev.agent); w.u32(ev.pid); w.string(ev.detail)
+                    if !g.send(w) { break }
+                }
                 for ev in denied {
                     var w = LinkWriter(type: KernelToGate.denial.rawValue)
                     w.string(ev.agent); w.string(ev.kind); w.string(ev.detail)
@@ -152,6 +161,10 @@ control.onConfigure = { canonical, settingsText in
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
         state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
     }
+    state.canaryNames = Set(policy.canaryResources.compactMap { r in
+        r.split(separator: "/").last.map { String($0).lowercased() }
+    })
+    state.telemetry?.canaryNames = state.canaryNames
     var notes: [String] = []
     if let g = state.governance {
         do {

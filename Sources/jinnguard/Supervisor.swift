@@ -47,6 +47,8 @@ final class Supervisor {
     var keySettings = ""
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
+    /// Journal compaction and the operator socket (LineageOperations.swift).
+    let lineageOps = LineageOperations()
 
     func setWarnings(_ w: [Finding], log: Bool = true) {
         policyWarnings = w.map { $0.formatted(file: settings.policyFile) }
@@ -99,6 +101,7 @@ final class Supervisor {
         guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
         lineage = OwnedFD(adopting: lfd)
         listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
+        try openOperatorSocket()
         // jg-kernel keeps no CAP_DAC_OVERRIDE: give it a cgroup subtree of its own to govern.
         for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
             if mkdir(root + "/jinnguard", 0o755) != 0 && errno != EEXIST { Log.warn("cannot create \(root)/jinnguard: \(String(cString: strerror(errno)))") }
@@ -233,6 +236,7 @@ final class Supervisor {
             }
             child.status = v
             if c == .gate {
+                if v["lineage_compact_wanted"] == .bool(true) { startCompaction() }
                 metrics?.update(gateStatus: v)
                 checkReady()
                 // A prover that misses its deadline is hung (a solver cannot be interrupted from outside
@@ -255,7 +259,17 @@ final class Supervisor {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
                 if !announcedReady { shutdown(code: 1) }
             }
-        case nil:
+        case .lineageCompacted where c == .gate:
+            guard let ok = r.bool(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad lineageCompacted")
+            }
+            compacted(ok: ok, message: msg)
+        case .counterReset where c == .gate:
+            guard let tag = r.u64(), let agent = r.string(), let ok = r.bool(), let previous = r.u64(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad counterReset")
+            }
+            counterReset(tag: tag, agent: agent, ok: ok, previous: previous, message: msg)
+        case nil, .lineageCompacted?, .counterReset?:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }
     }
@@ -320,6 +334,7 @@ final class Supervisor {
             child.configured = false
             child.control?.close()
             child.control = nil
+            if child.component == .gate { gateLost() }
             let how = (status & 0x7f) == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
             if shuttingDown { continue }
             child.restarts += 1
@@ -370,6 +385,7 @@ final class Supervisor {
 
     func cleanup() {
         unlink(settings.socketPath)
+        unlink(LineageOperations.socketPath(stateDir: settings.stateDir))
         unlink(settings.stateDir + "/status.json")
     }
 

@@ -78,13 +78,27 @@ def test_journal_write_failure_denies(daemon_factory, tmp_path):
         d.lineage = mnt / "lineage.state"
         d.start()
         assert d.token() in ALLOWED
-        # Fill the file system: the next journal line cannot be written.
+        # Fill the file system. A line still fits in the journal's last page; once a line needs a new
+        # page the write fails, and from then on every request must be denied.
         subprocess.run(["dd", "if=/dev/zero", f"of={mnt}/fill", "bs=4k"], capture_output=True)
-        toks = [d.token() for _ in range(3)]
-        assert all(t is not None and t.startswith("DENY_") for t in toks), toks
-        assert any("lineage journal" in l for l in d.audit_lines()[-3:]), d.audit_lines()[-3:]
-        # Room again: requests are decided as before.
+        toks, seqs = [], []
+        for _ in range(400):
+            s = d.seq()
+            seqs.append(s)
+            toks.append(d.token(seq=s))
+            if toks[-1] == "DENY_AUDIT_UNAVAILABLE" and len(toks) - toks.index("DENY_AUDIT_UNAVAILABLE") >= 3:
+                break
+        assert "DENY_AUDIT_UNAVAILABLE" in toks, toks[-5:]
+        first = toks.index("DENY_AUDIT_UNAVAILABLE")
+        assert all(t == "DENY_AUDIT_UNAVAILABLE" for t in toks[first:]), toks[first:]
+        recs = [l for l in d.audit_lines() if "lineage journal write failed" in l]
+        assert len(recs) >= len(toks) - first, d.audit_lines()[-3:]
+        last_allowed = max(s for s, t in zip(seqs, toks) if t in ALLOWED)
+        # Room again: requests are decided as before, and no allowed counter was lost from the journal.
         os.unlink(mnt / "fill")
+        assert d.token() in ALLOWED
+        d.restart()
+        assert d.token(seq=last_allowed) == "DENY_REPLAY_ATTACK"
         assert d.token() in ALLOWED
         d.stop()
     finally:
