@@ -206,6 +206,9 @@ control.onLink = { peer, fd in
             let agent = isGovern ? r.string() : ""
             guard let agent, r.atEnd else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed govern/release") }
             state.brokerTakesEvents = true
+            // Before a run's cgroup is released (its tool has exited), what it did is drained: a decoy it
+            // opened reaches the gate before the broker's reply for that run does.
+            if !isGovern { state.drainEvents() }
             let res: Governance.Result
             if let g = state.governance {
                 res = isGovern ? g.govern(path: path, agent: agent) : g.release(path: path)
