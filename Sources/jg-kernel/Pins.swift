@@ -1,6 +1,7 @@
 import CBPF
 import Glibc
 import JGIPC
+import JGSandbox
 
 /// Where jg-kernel keeps its kernel objects. One daemon = one instance, named after its state directory,
 /// so that two daemons on one host (the e2e suite) never share maps or cgroups:
@@ -42,7 +43,7 @@ struct KernelPaths {
     /// Mount bpffs at /sys/fs/bpf when nothing is mounted there, and create /sys/fs/bpf/jinnguard. Needs
     /// CAP_SYS_ADMIN: called while the process still holds the capabilities it was started with, before
     /// it drops to CAP_BPF/CAP_PERFMON/CAP_NET_ADMIN. Returns nil or the reason it could not.
-    static func prepareBPFFS() -> String? {
+    static func prepareBPFFS(owner: ComponentIdentity) -> String? {
         if fsType(bpffs) != bpfFSMagic {
             if mount("bpf", bpffs, "bpf", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700") != 0 {
                 return "cannot mount bpffs at \(bpffs): \(String(cString: strerror(errno)))"
@@ -52,6 +53,8 @@ struct KernelPaths {
         if mkdir(pinBase, 0o700) != 0 && errno != EEXIST {
             return "cannot create \(pinBase): \(String(cString: strerror(errno)))"
         }
+        // Pins are files with owner and mode: jg-kernel, no longer root, must own the tree to create and adopt them.
+        chownTree(pinBase, uid: owner.uid, gid: owner.gid)
         return nil
     }
 
@@ -83,6 +86,21 @@ func removePinTree(_ dir: String, detachLinks: Bool) -> Int {
         }
     }
     return n
+}
+
+/// lchown of `path` and everything below it (bpffs or cgroupfs; no symlinks followed).
+func chownTree(_ path: String, uid: UInt32, gid: UInt32) {
+    _ = lchown(path, uid, gid)
+    var st = stat()
+    guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
+    guard let d = opendir(path) else { return }
+    var names: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    closedir(d)
+    for name in names { chownTree(path + "/" + name, uid: uid, gid: gid) }
 }
 
 func listDirectory(_ dir: String) -> [String] {
