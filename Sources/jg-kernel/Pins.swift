@@ -53,7 +53,11 @@ struct KernelPaths {
         if mkdir(pinBase, 0o700) != 0 && errno != EEXIST {
             return "cannot create \(pinBase): \(String(cString: strerror(errno)))"
         }
-        // Pins are files with owner and mode: jg-kernel, no longer root, must own the tree to create and adopt them.
+        // Pins are files with owner and mode: jg-kernel, no longer root, must own the tree to create and adopt them,
+        // and reach it: bpffs is usually mounted 0700, so it gets search permission (x) only — nothing in it can
+        // be listed, and every pin and directory keeps its own owner-only mode.
+        var st = stat()
+        if lstat(bpffs, &st) == 0, st.st_mode & 0o011 != 0o011 { _ = chmod(bpffs, (st.st_mode & 0o7777) | 0o011) }
         chownTree(pinBase, uid: owner.uid, gid: owner.gid)
         return nil
     }
