@@ -342,6 +342,7 @@ final class Supervisor {
     func reload() {
         do {
             let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+            try users.refuseOverlap(agentUIDs: p.runtime.allowedPeerUIDs + p.agents.flatMap(\.allowedPeerUIDs))
             canonicalPolicy = try PolicyCheck.canonicalForm(p)
             policy = p
             setWarnings(warnings)

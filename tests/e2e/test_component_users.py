@@ -296,3 +296,13 @@ def test_existing_state_directory_is_tightened_on_start(tmp_path):
             d.stop(check=True)
         finally:
             d.cleanup()
+
+
+def test_policy_naming_a_component_uid_as_an_agent_is_refused(daemon_factory):
+    """A component's user is never an agent's: a policy that would admit one as a peer does not load."""
+    from e2e_helpers import policy_with
+    first = daemon_factory()
+    gate_uid = ids(first.wait_components()["jg-gate"])[0][0]
+    out = daemon_factory(policy=policy_with(**{"allowed_peer_uids: []": f"allowed_peer_uids: [{gate_uid}]"}),
+                         start=False).expect_refusal()
+    assert f"peer uid {gate_uid}" in out and "jg-gate" in out, out
