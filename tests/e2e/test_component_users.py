@@ -303,6 +303,8 @@ def test_policy_naming_a_component_uid_as_an_agent_is_refused(daemon_factory):
     from e2e_helpers import policy_with
     first = daemon_factory()
     gate_uid = ids(first.wait_components()["jg-gate"])[0][0]
-    out = daemon_factory(policy=policy_with(**{"allowed_peer_uids: []": f"allowed_peer_uids: [{gate_uid}]"}),
-                         start=False).expect_refusal()
+    claims = "allowed_peer_uids: []\n    allowed_intents: [read_customer_record, summarize_claim, list_claims]"
+    policy = policy_with(**{claims: claims.replace("[]", f"[{gate_uid}]", 1)})
+    assert f"[{gate_uid}]" in policy
+    out = daemon_factory(policy=policy, start=False).expect_refusal()
     assert f"peer uid {gate_uid}" in out and "jg-gate" in out, out
