@@ -25,6 +25,10 @@ enum StateLayout {
         if mkdir(state, 0o711) != 0 && errno != EEXIST { throw Failure(description: "mkdir \(state): \(text(errno))") }
         var st = stat()
         guard lstat(state, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(description: "\(state) is not a directory") }
+        // A shared directory (/tmp, /) must not be handed to jg-broker and closed to everyone else.
+        guard st.st_mode & (S_ISVTX | S_IWOTH) == 0, state != "/" else {
+            throw Failure(description: "\(state) is a shared directory (sticky or world-writable): give --state-dir a directory of its own")
+        }
         guard chown(state, broker.uid, 0) == 0, chmod(state, 0o711) == 0 else {
             throw Failure(description: "cannot give \(state) to jg-broker with mode 0711: \(text(errno))")
         }
