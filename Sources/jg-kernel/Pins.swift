@@ -53,12 +53,16 @@ struct KernelPaths {
         if mkdir(pinBase, 0o700) != 0 && errno != EEXIST {
             return "cannot create \(pinBase): \(String(cString: strerror(errno)))"
         }
-        // Pins are files with owner and mode: jg-kernel, no longer root, must own the tree to create and adopt them,
-        // and reach it: bpffs is usually mounted 0700, so it gets search permission (x) only — nothing in it can
-        // be listed, and every pin and directory keeps its own owner-only mode.
+        // jg-kernel, no longer root, must reach and write the pin base: bpffs is usually mounted 0700, so it
+        // gets search permission (x) only — nothing in it can be listed, every pin keeps its owner-only mode —
+        // and /sys/fs/bpf/jinnguard becomes group jg-kernel, 0770 (root keeps it: other instances on this host
+        // keep theirs). Its own instance directory it creates itself; one left by a root-uid jg-kernel was
+        // handed over by the supervisor.
         var st = stat()
         if lstat(bpffs, &st) == 0, st.st_mode & 0o011 != 0o011 { _ = chmod(bpffs, (st.st_mode & 0o7777) | 0o011) }
-        chownTree(pinBase, uid: owner.uid, gid: owner.gid)
+        if lchown(pinBase, UInt32.max, owner.gid) != 0 || chmod(pinBase, 0o770) != 0 {
+            return "cannot give \(pinBase) to group \(owner.gid): \(String(cString: strerror(errno)))"
+        }
         return nil
     }
 
@@ -90,21 +94,6 @@ func removePinTree(_ dir: String, detachLinks: Bool) -> Int {
         }
     }
     return n
-}
-
-/// lchown of `path` and everything below it (bpffs or cgroupfs; no symlinks followed).
-func chownTree(_ path: String, uid: UInt32, gid: UInt32) {
-    _ = lchown(path, uid, gid)
-    var st = stat()
-    guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
-    guard let d = opendir(path) else { return }
-    var names: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    closedir(d)
-    for name in names { chownTree(path + "/" + name, uid: uid, gid: gid) }
 }
 
 func listDirectory(_ dir: String) -> [String] {

@@ -63,7 +63,7 @@ final class Supervisor {
     var signals: SignalSource!
     /// Each component's own system user (ComponentUsers) and the cgroup subtree delegated to them.
     var users: ComponentUsers!
-    var cgroups: CgroupDelegation?
+    var cgroups: KernelDelegation?
     var metrics: MetricsServer?
     var shuttingDown = false
     var announcedReady = false
@@ -113,7 +113,7 @@ final class Supervisor {
         lineage = OwnedFD(adopting: lfd)
         listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
         // jg-kernel and jg-broker are not root: delegate them the cgroup subtree they govern and fill.
-        cgroups = CgroupDelegation.prepare(stateDir: settings.stateDir, users: users)
+        cgroups = KernelDelegation.prepare(stateDir: settings.stateDir, users: users)
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
             metrics?.details = { [unowned self] in
