@@ -29,6 +29,10 @@ case .failure(let e): Log.error("\(e)"); exit(2)
 let bpffsProblem = KernelPaths.prepareBPFFS(owner: identity)
 if let bpffsProblem { Log.warn(bpffsProblem) }
 
+// The BPF objects may sit below directories only root can search (a clone in /root): open their directory
+// now, and load them through this descriptor once we are jg-kernel.
+let objectDirectory = ObjectDirectory.openWhileRoot()
+
 let CAP_NET_ADMIN: Int32 = 12, CAP_PERFMON: Int32 = 38, CAP_BPF: Int32 = 39
 do {
     try Capabilities.become(identity, keeping: [CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF])
@@ -161,7 +165,7 @@ control.onConfigure = { canonical, settingsText in
             return (false, "settings need bpf_dir and state_dir")
         }
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
-        state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
+        state.start(bpfDir: objectDirectory.path(for: envDir ?? bpfDir), stateDir: stateDir)
     }
     var notes: [String] = []
     if let g = state.governance {
