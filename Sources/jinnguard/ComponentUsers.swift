@@ -25,15 +25,9 @@ struct ComponentUsers {
             guard let (uid, gid) = lookup(c.rawValue) else {
                 throw Failure(description: "system user \(c.rawValue) does not exist and could not be created")
             }
-            guard uid != 0, gid != 0, uid != Privileges.nobody, gid != Privileges.nobody else {
-                throw Failure(description: "user \(c.rawValue) has uid \(uid) gid \(gid): a component needs ids of its own, not root's or nobody's")
-            }
             found[c] = ComponentIdentity(uid: uid, gid: gid)
         }
-        let uids = Set(found.values.map(\.uid)), gids = Set(found.values.map(\.gid))
-        guard uids.count == found.count, gids.count == found.count else {
-            throw Failure(description: "the component users must have distinct uids and gids: \(found.map { "\($0.key.rawValue)=\($0.value.uid):\($0.value.gid)" }.sorted())")
-        }
+        if let why = ComponentIdentity.problem(with: found) { throw Failure(description: why) }
         // jg-broker makes each tool run's cgroup inside the agent cgroups jg-kernel creates (group-writable).
         if let kernelGid = found[.kernel]?.gid { found[.broker]?.groups = [kernelGid] }
         return ComponentUsers(ids: found)
@@ -41,9 +35,7 @@ struct ComponentUsers {
 
     /// A component uid that a policy names as an agent's peer uid would let that agent be a component.
     func refuseOverlap(agentUIDs: [UInt32]) throws(Failure) {
-        for (c, id) in ids where agentUIDs.contains(id.uid) {
-            throw Failure(description: "the policy allows peer uid \(id.uid), which is \(c.rawValue)'s own user")
-        }
+        if let why = ComponentIdentity.problem(with: ids, agentUIDs: agentUIDs) { throw Failure(description: why) }
     }
 
     static func lookup(_ name: String) -> (UInt32, UInt32)? {

@@ -65,3 +65,23 @@ import Testing
         #expect(again.publicKey == k.publicKey)
     }
 }
+
+@Suite struct ComponentUserSetTests {
+    let good: [Component: ComponentIdentity] = [.gate: .init(uid: 990, gid: 990), .prover: .init(uid: 991, gid: 991),
+                                                .broker: .init(uid: 992, gid: 992), .kernel: .init(uid: 993, gid: 993)]
+
+    @Test func distinctOwnIdsPass() { #expect(ComponentIdentity.problem(with: good) == nil) }
+
+    @Test func sharedRootNobodyMissingOrAgentIdsFail() {
+        var shared = good
+        shared[.prover] = .init(uid: 990, gid: 991)
+        #expect(ComponentIdentity.problem(with: shared)?.contains("distinct") == true)
+        var nobody = good
+        nobody[.gate] = .init(uid: 65534, gid: 65534)
+        #expect(ComponentIdentity.problem(with: nobody)?.contains("nobody") == true)
+        var missing = good
+        missing[.kernel] = nil
+        #expect(ComponentIdentity.problem(with: missing) == "no user for jg-kernel")
+        #expect(ComponentIdentity.problem(with: good, agentUIDs: [10001, 992])?.contains("jg-broker") == true)
+    }
+}

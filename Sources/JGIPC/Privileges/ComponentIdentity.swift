@@ -50,3 +50,25 @@ public struct ComponentIdentity: Equatable, Sendable {
     /// The command line without the identity flag (what the component's own argument handling sees).
     public static func strip(_ args: [String]) -> [String] { args.filter { !$0.hasPrefix(flag) } }
 }
+
+extension ComponentIdentity {
+    /// Why a set of component identities is unfit (DESIGN.md §1), or nil: each component needs a uid and
+    /// gid of its own — not root's, not nobody's, not another component's, and not one a policy admits as
+    /// an agent's peer uid.
+    public static func problem(with ids: [Component: ComponentIdentity], agentUIDs: [UInt32] = []) -> String? {
+        for c in Component.allCases {
+            guard let id = ids[c] else { return "no user for \(c.rawValue)" }
+            if id.uid == 0 || id.gid == 0 || id.uid == nobodyID || id.gid == nobodyID {
+                return "user \(c.rawValue) has uid \(id.uid) gid \(id.gid): a component needs ids of its own, not root's or nobody's"
+            }
+            if agentUIDs.contains(id.uid) { return "the policy allows peer uid \(id.uid), which is \(c.rawValue)'s own user" }
+        }
+        if Set(ids.values.map(\.uid)).count != ids.count || Set(ids.values.map(\.gid)).count != ids.count {
+            let list = ids.map { "\($0.key.rawValue)=\($0.value.uid):\($0.value.gid)" }.sorted().joined(separator: " ")
+            return "the component users must have distinct uids and gids: \(list)"
+        }
+        return nil
+    }
+
+    static let nobodyID: UInt32 = 65534
+}
