@@ -62,6 +62,8 @@ final class GateServer {
     let control: ControlChannel
     var decider: GateDecider?
     var clients: [Int32: ClientConnection] = [:]
+    /// Per-uid and total connection caps (GateAdmission.swift); main sets the configured limits.
+    var admission = Admission(limits: .init())
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
     var kernel: LinkEndpoint?
@@ -113,6 +115,7 @@ final class GateServer {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
         ep.beforeWrite = { [unowned self] in self.lineage.flush() }
+        ep.onBreak = { [unowned self] in self.control.linkBroken(peer) }
         switch peer {
         case .prover:
             prover?.close()
@@ -230,12 +233,12 @@ final class GateServer {
     // MARK: clients
 
     func acceptAll() {
-        while true {
+        // Bounded per iteration: a uid reconnecting as fast as it is refused must not keep the loop here.
+        for _ in 0..<Self.acceptBurst {
             let fd = jg_sys_accept_nonblocking(listener.raw)
             if fd < 0 { return }
             let owned = OwnedFD(adopting: fd)
-            guard clients.count < Self.maxClients else { continue } // closes: the agent sees a clean close
-            guard let peer = try? Sockets.peerCredentials(owned) else { continue }
+            guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             clients[fd] = c
@@ -244,6 +247,7 @@ final class GateServer {
     }
 
     func closeClient(_ fd: Int32) {
+        admission.release(fd: fd)
         guard let c = clients.removeValue(forKey: fd) else { return }
         loop.unregister(fd)
         c.conn.fd.close()
@@ -509,7 +513,7 @@ enum GateSettings {
             }
             return out
         }
-        guard let current = forms(v["current"]), let previous = forms(v["previous"]),
+        guard var current = forms(v["current"]), var previous = forms(v["previous"]),
               case let .integer(until)? = v["previous_valid_until"], let u = until.uint64,
               case let .object(agents)? = v["agents"] else { return nil }
         var agentKeys: [String: [[UInt8]]] = [:]
@@ -517,6 +521,11 @@ enum GateSettings {
             guard let f = forms(a) else { return nil }
             agentKeys[id] = f
         }
-        return KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        let set = KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        // The parsed copies go; only the key set's locked arena keeps the keys.
+        var all = current + previous + agentKeys.values.flatMap { $0 }
+        (current, previous, agentKeys) = ([], [], [:])
+        for i in all.indices { SecretBytes.wipe(&all[i]) }
+        return set
     }
 }

@@ -13,6 +13,8 @@ public enum ControlRequest: UInt8, Sendable {
     case configure = 1
     /// peer component name; one descriptor attached (the link's end)
     case link = 2
+    /// nonce (u64) → `pong` with the same nonce, answered from the component's own event loop
+    case ping = 3
     /// → jg-gate: tag (u64), agent id (string): an operator's `jinnguard agent reset-counter`; answered by `counterReset`
     case resetCounter = 5
     /// → jg-gate: phase (u32): 0 = a fresh empty journal file is attached (write the snapshot there),
@@ -30,6 +32,11 @@ public enum ControlReport: UInt8, Sendable {
     case status = 2
     /// ok flag, message: the answer to `configure`
     case configured = 3
+    /// nonce (u64): the answer to `ping`
+    case pong = 4
+    /// peer component name, link number (u64: how many links with that peer this component had received,
+    /// the broken one included): the link broke by itself and no new one came; the supervisor re-pairs
+    case linkLost = 5
     /// jg-gate: ok (bool), message (string): the snapshot is written and synced to the attached file (ok), or not
     case lineageCompacted = 7
     /// jg-gate: tag (u64), agent id (string), ok (bool), previous counter (u64), message (string)
