@@ -20,6 +20,8 @@ public struct ToolRunner {
     /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
     /// ask jg-kernel to govern exactly that cgroup.
     public var onRunCgroup: ((String, String, Bool) -> Void)?
+    /// The policy's canary resources: a decoy of each is planted in every agent workspace (CanaryDecoys).
+    public var canaryResources: [String] = []
 
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
@@ -44,6 +46,7 @@ public struct ToolRunner {
         } else if errno != EEXIST {
             return nil
         }
+        CanaryDecoys.plant(canaryResources, in: dir, uid: uid, gid: gid)
         var r = self
         r.workspace = dir
         return r

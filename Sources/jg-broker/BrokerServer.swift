@@ -86,7 +86,7 @@ final class BrokerServer {
             let ws = state + "/workspace"
             if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
-            _ = chown(ws, 0, 0)
+            _ = chown(ws, getuid(), getgid())
             runner = ToolRunner(workspace: ws, stateDir: state)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
@@ -106,6 +106,7 @@ final class BrokerServer {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
+        runner?.canaryResources = p.canaryResources
         report()
         tellGateReady()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
@@ -145,6 +146,13 @@ final class BrokerServer {
     }
 
     func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
+        if GateToBroker(rawValue: r.type) == .agentEvent {
+            guard let agent = r.string(), let kind = r.string(), let detail = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "gate→broker", reason: "malformed agentEvent")
+            }
+            events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jg-gate", details: [("detail", .string(detail))]))
+            return
+        }
         guard GateToBroker(rawValue: r.type) == .auditDenied, let id = r.u64(), let token = r.string(), let reason = r.string(),
               var ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "gate→broker", reason: "unexpected or malformed message \(r.type)")

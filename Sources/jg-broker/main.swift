@@ -1,15 +1,26 @@
 import JGSandbox
 import Glibc
 import JGIPC
+import JGJSON
+import JGBrokerCore
 
 // jg-broker: the only component that acts on the world and the only one that writes the audit chain.
 // fd 3 = control link.
 Log.name = "jg-broker"
 signal(SIGPIPE, SIG_IGN)
 
-// The broker keeps only what running tools as another user needs: CAP_CHOWN (the workspace),
-// CAP_KILL (tool process groups), CAP_SETGID and CAP_SETUID (dropping to the tool user).
-do { try Capabilities.keepOnly([0, 5, 6, 7]) } catch { Log.error("\(error)"); exit(2) }
+// The broker runs as its own user (the only one that can read the audit files and signing key) and keeps
+// only what running tools as another user needs: CAP_CHOWN (the workspace), CAP_KILL (tool process
+// groups), CAP_SETGID and CAP_SETUID (dropping to the tool user). Not dumpable: it holds the signing key.
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
+do {
+    try Capabilities.become(identity, keeping: [0, 5, 6, 7])
+    try Privileges.notDumpable()
+} catch { Log.error("\(error)"); exit(2) }
 
 let loop = EventLoop()
 let control: ControlChannel
@@ -17,6 +28,13 @@ do { control = try ControlChannel(component: .broker, loop: loop) } catch { Log.
 let broker = BrokerServer(loop: loop, control: control)
 control.onConfigure = { policy, settings in broker.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in broker.link(peer, fd) }
+// The supervisor's own audit records (an operator's counter reset).
+control.onRequest = { type, r, _ in
+    guard type == .auditEvent, let kind = r.string(), let agent = r.string(), let text = r.string(), r.atEnd,
+          case let .object(details)? = try? JSONParser.parse(text) else { return false }
+    broker.events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jinnguard", details: details))
+    return true
+}
 let term = try? SignalSource(signals: [SIGTERM, SIGINT])
 if let term {
     loop.register(term.fd.raw, events: Int16(POLLIN)) { _ in

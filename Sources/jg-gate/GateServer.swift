@@ -79,7 +79,11 @@ final class GateServer {
         // before anything about those requests leaves: the prover and broker links flush it before each of
         // their writes, `reply` before answering an agent, and every iteration ends with it.
         lineage.deferWrites = true
-        loop.onIteration = { [unowned self] in self.lineage.flush() }
+        loop.onIteration = { [unowned self] in
+            self.lineage.flush()
+            if self.lineage.wantsCompaction && !self.compactionAnnounced { self.compactionAnnounced = true; self.statsDirty = true }
+            if !self.lineage.wantsCompaction { self.compactionAnnounced = false }
+        }
         sweep()
         publishStats()
     }
@@ -124,6 +128,13 @@ final class GateServer {
             kernel?.close()
             kernel = ep
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in
+                if KernelToGate(rawValue: r.type) == .canaryTripwire {
+                    guard let agent = r.string(), let pid = r.u32(), let path = r.string(), r.atEnd else {
+                        throw LinkProtocolError(link: "kernel→gate", reason: "malformed canaryTripwire")
+                    }
+                    self.canaryTripwire(agent: agent, pid: pid, path: path)
+                    return
+                }
                 guard KernelToGate(rawValue: r.type) == .denial, let agent = r.string(), let kind = r.string(), r.string() != nil, r.atEnd else {
                     throw LinkProtocolError(link: "kernel→gate", reason: "unexpected or malformed message \(r.type)")
                 }
@@ -150,6 +161,11 @@ final class GateServer {
         for id in table.idsInFlight { endRequest(id, .componentUnavailable, "broker lost before replying") }
     }
 
+    /// Agent events (GateControl.swift) waiting for a ready broker.
+    var pendingAgentEvents: [LinkWriter] = []
+    /// The status report has said the journal wants compacting (sent again only after it changed).
+    var compactionAnnounced = false
+
     // MARK: link messages
 
     func fromProver(_ r: inout LinkReader) throws(LinkProtocolError) {
@@ -172,6 +188,8 @@ final class GateServer {
             brokerReady = true
             statsDirty = true
             resendHeld()
+            for w in pendingAgentEvents { broker?.send(w) }
+            pendingAgentEvents.removeAll()
             return
         }
         guard BrokerToGate(rawValue: r.type) == .reply, let id = r.u64(), let token = r.string(), let body = r.data(), r.atEnd else {
@@ -396,6 +414,13 @@ final class GateServer {
             let id = newID()
             var ctx = ctx
             ctx.requestID = id
+            // The accepted counter must be in the journal before the request goes on: if it cannot be
+            // written, a restart could reopen the counter, so the request is denied (and audited).
+            guard lineage.flush() else {
+                queueDenial(c, cid, AuditRecord(token: .auditUnavailable,
+                                                reason: "lineage journal write failed: errno \(lineage.writeError ?? 0)", context: ctx))
+                return
+            }
             guard let prover, broker != nil, brokerReady else {
                 let why = prover == nil ? "jg-prover is not linked" : broker == nil ? "jg-broker is not linked" : "jg-broker is not ready"
                 queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: why, context: ctx))
@@ -521,7 +546,8 @@ final class GateServer {
         if statsDirty {
             statsDirty = false
             control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil && brokerReady, proverStalled: proverStalled,
-                                            clients: table.clientCount, unconfirmed: table.recordCount))
+                                            clients: table.clientCount, unconfirmed: table.recordCount,
+                                            lineageCompactWanted: lineage.wantsCompaction))
         }
         loop.after(0.2) { [unowned self] in self.publishStats() }
     }
@@ -534,13 +560,15 @@ struct GateStats {
     var deny: UInt64 = 0
     var denials: [String: UInt64] = [:]
 
-    func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int) -> String {
+    func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int,
+              lineageCompactWanted: Bool = false) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
             ("constrain", .integer(.unsigned(constrain))), ("deny", .integer(.unsigned(deny))),
             ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
+            ("lineage_compact_wanted", .bool(lineageCompactWanted)),
         ]))
     }
 }
@@ -558,7 +586,7 @@ enum GateSettings {
             }
             return out
         }
-        guard let current = forms(v["current"]), let previous = forms(v["previous"]),
+        guard var current = forms(v["current"]), var previous = forms(v["previous"]),
               case let .integer(until)? = v["previous_valid_until"], let u = until.uint64,
               case let .object(agents)? = v["agents"] else { return nil }
         var agentKeys: [String: [[UInt8]]] = [:]
@@ -566,6 +594,11 @@ enum GateSettings {
             guard let f = forms(a) else { return nil }
             agentKeys[id] = f
         }
-        return KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        let set = KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        // The parsed copies go; only the key set's locked arena keeps the keys.
+        var all = current + previous + agentKeys.values.flatMap { $0 }
+        (current, previous, agentKeys) = ([], [], [:])
+        for i in all.indices { SecretBytes.wipe(&all[i]) }
+        return set
     }
 }

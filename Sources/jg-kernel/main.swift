@@ -14,16 +14,31 @@ Log.name = "jg-kernel"
 signal(SIGPIPE, SIG_IGN)
 
 if CommandLine.arguments.count >= 2 && CommandLine.arguments[1] == "detach" {
+    // Break-glass, run by root by hand: no component identity.
     exit(Detach.run(instance: CommandLine.arguments.count >= 3 ? CommandLine.arguments[2] : nil))
 }
 
-// bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below.
-let bpffsProblem = KernelPaths.prepareBPFFS()
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
+
+// bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below. The pin
+// tree is handed to our own user while we can still chown (pins left by an earlier run included).
+let bpffsProblem = KernelPaths.prepareBPFFS(owner: identity)
 if let bpffsProblem { Log.warn(bpffsProblem) }
 
+// The BPF objects may sit below directories only root can search (a clone in /root): open their directory
+// now, and load them through this descriptor once we are jg-kernel.
+let objectDirectory = ObjectDirectory.openWhileRoot()
+
 let CAP_NET_ADMIN: Int32 = 12, CAP_PERFMON: Int32 = 38, CAP_BPF: Int32 = 39
-do { try Capabilities.keepOnly([CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF]) } catch { Log.error("\(error)"); exit(2) }
-try? Privileges.noNewPrivileges()
+do {
+    try Capabilities.become(identity, keeping: [CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF])
+    try Privileges.noNewPrivileges()
+    try Privileges.notDumpable()
+} catch { Log.error("\(error)"); exit(2) }
 jg_bpf_set_logging(0)
 
 let loop = EventLoop()
@@ -39,6 +54,8 @@ final class KernelState {
     var gate: LinkEndpoint?
     /// The broker asked for planes before they were loaded: answer once they are.
     var planesOwed = false
+    /// Decoy file names of the policy's canaries (kept for a telemetry started after configuration).
+    var canaryNames: Set<String> = []
     /// The broker audits `event` batches (KernelToBroker.event is part of its message set).
     var brokerTakesEvents = true
 
@@ -72,6 +89,7 @@ final class KernelState {
             g.pruneVanished()
             governance = g
             if let t = Telemetry(governance: g) {
+                t.canaryNames = canaryNames
                 telemetry = t
                 loop.register(t.fd, events: Int16(POLLIN)) { [unowned self] _ in self.drainEvents() }
             }
@@ -95,7 +113,13 @@ final class KernelState {
     func flushEvents() {
         if let t = telemetry {
             let denied = t.takeDenials()
+            let tripped = t.takeTripwires()
             if let g = gate, g.isOpen {
+                for ev in tripped {
+                    var w = LinkWriter(type: KernelToGate.canaryTripwire.rawValue)
+                    w.string(ev.agent); w.u32(ev.pid); w.string(ev.detail)
+                    if !g.send(w) { break }
+                }
                 for ev in denied {
                     var w = LinkWriter(type: KernelToGate.denial.rawValue)
                     w.string(ev.agent); w.string(ev.kind); w.string(ev.detail)
@@ -150,8 +174,12 @@ control.onConfigure = { canonical, settingsText in
             return (false, "settings need bpf_dir and state_dir")
         }
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
-        state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
+        state.start(bpfDir: objectDirectory.path(for: envDir ?? bpfDir), stateDir: stateDir)
     }
+    state.canaryNames = Set(policy.canaryResources.compactMap { r in
+        r.split(separator: "/").last.map { String($0).lowercased() }
+    })
+    state.telemetry?.canaryNames = state.canaryNames
     var notes: [String] = []
     if let g = state.governance {
         do {
@@ -195,6 +223,9 @@ control.onLink = { peer, fd in
             let agent = isGovern ? r.string() : ""
             guard let agent, r.atEnd else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed govern/release") }
             state.brokerTakesEvents = true
+            // Before a run's cgroup is released (its tool has exited), what it did is drained: a decoy it
+            // opened reaches the gate before the broker's reply for that run does.
+            if !isGovern { state.drainEvents() }
             let res: Governance.Result
             if let g = state.governance {
                 res = isGovern ? g.govern(path: path, agent: agent) : g.release(path: path)

@@ -163,6 +163,9 @@ public final class ControlChannel {
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
     /// The gate's answer to `observePeer`; false (the default, for every other component) breaks the link.
     public var onPeerObservation: (inout LinkReader) -> Bool = { _ in false }
+    /// The requests a component takes beyond configure and link (resetCounter, lineageCompact, auditEvent),
+    /// with the descriptor attached to it if any; false breaks the link.
+    public var onRequest: (ControlRequest, inout LinkReader, OwnedFD?) -> Bool = { _, _, _ in false }
     /// The supervisor is gone: components exit rather than run unsupervised.
     public var onClose: () -> Void = { exit(0) }
     /// Links received per peer: a broken link is reported only if no newer one came meanwhile.
@@ -223,6 +226,12 @@ public final class ControlChannel {
             return true
         case .peerObservation:
             return onPeerObservation(&r)
+        case .resetCounter?:
+            return onRequest(.resetCounter, &r, nil)
+        case .auditEvent?:
+            return onRequest(.auditEvent, &r, nil)
+        case .lineageCompact?:
+            return onRequest(.lineageCompact, &r, fds.isEmpty ? nil : fds.removeFirst())
         case nil:
             return false
         }
