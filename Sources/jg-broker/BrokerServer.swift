@@ -45,6 +45,7 @@ final class BrokerServer {
     /// Entries that could not be written (a full disk): written first by the next append that succeeds.
     var backlog: [AuditEntryParts] = []
     var backlogDropped = 0
+    var lastBacklogRetry = 0.0
     /// A signed checkpoint after this many entries (and at shutdown).
     let checkpointEvery: UInt64 = getenv("JINNGUARD_CHECKPOINT_EVERY").flatMap { UInt64(String(cString: $0)) }.map { max(1, $0) } ?? 256
 
@@ -256,6 +257,12 @@ final class BrokerServer {
         for id in endedRuns { activeRuns[id] = nil }
         endedRuns.removeAll()
         guard !batch.isEmpty || !events.isEmpty || !finishedRuns.isEmpty || !backlog.isEmpty else { return }
+        // Held records alone are retried twice a second at most (the loop wakes at least once a second):
+        // on a full disk every attempt writes and cuts back again.
+        if batch.isEmpty && events.isEmpty && finishedRuns.isEmpty {
+            guard Monotonic.now - lastBacklogRetry >= 0.5 else { return }
+            lastBacklogRetry = Monotonic.now
+        }
         var items = batch
         batch.removeAll(keepingCapacity: true)
         let now = UInt64(time(nil))

@@ -58,7 +58,8 @@ def wait_for(pred, limit=15.0):
     return pred()
 
 
-def test_audit_recovers_when_space_returns(small_fs, tmp_path):
+@pytest.mark.parametrize("order", ["request_first", "health_first"])
+def test_audit_recovers_when_space_returns(small_fs, tmp_path, order):
     root = small_fs / "d"
     root.mkdir()
     d = Daemon(root)
@@ -72,6 +73,9 @@ def test_audit_recovers_when_space_returns(small_fs, tmp_path):
         assert all(t == "DENY_AUDIT_UNAVAILABLE" for t in denied), denied
         assert wait_for(lambda: d.http("/healthz")[0] == 503), d.http("/healthz")
         filler.unlink()
+        if order == "health_first":
+            # Without any traffic the broker writes what it held and reports healthy again.
+            assert wait_for(lambda: d.http("/healthz")[0] == 200), d.http("/healthz")
         # The very next request after space is back is decided normally.
         assert d.token() in ALLOWED
         toks = [d.token() for _ in range(3)]
