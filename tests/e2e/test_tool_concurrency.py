@@ -153,3 +153,61 @@ def test_reply_matches_outcome_for_a_run_longer_than_the_gate_waits(slow):
                        and e["decision"].get("exit_code") == 0 and e["observation"].get("agent_id") == "busy_agent"
                        and e["intent"].get("sequence_counter")]
         assert tok != "DENY_COMPONENT_UNAVAILABLE" or not ran, executed_ok
+
+
+class _SlowHandler:
+    """A loopback HTTP server that answers after a delay, released by the test."""
+
+    def __init__(self):
+        import http.server
+
+        release = self.release = threading.Event()
+        self.hit = threading.Event()
+        hit = self.hit
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hit.set()
+                release.wait(15)
+                body = b"slow answer\n"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.srv.shutdown()
+
+
+def test_decisions_go_on_during_a_slow_network_fetch(daemon_factory):
+    srv = _SlowHandler()
+    try:
+        d = daemon_factory(policy=DEFAULT_POLICY + f"""\
+  - id: net_agent
+    privilege_tier: 1
+    allowed_intents: [fetch_report]
+    allowed_network_destinations: ["127.0.0.1:{srv.port}"]
+    invariants: []
+""")
+        fr = d.frame_for(agent="net_agent", intent="fetch_report", execute=True,
+                         proposed_action={"kind": "network_request", "method": "GET",
+                                          "url": f"http://127.0.0.1:{srv.port}/slow"})
+        t, out = in_background(lambda: send_as(NONROOT, d.socket, [fr], timeout=30)[0])
+        assert srv.hit.wait(15), "the fetch never reached the server"
+        # The server holds the answer: meanwhile other agents are decided (old broker: blocked in libcurl).
+        tokens = [d.token(agent="claims_agent", intent="read_customer_record") for _ in range(5)]
+        srv.release.set()
+        t.join(30)
+        assert all(tok in ALLOWED for tok in tokens), tokens
+        r = parse_reply(out["body"])
+        assert r.allowed and r.result["status"] == 200 and r.result["body"] == "slow answer\n", out["body"]
+    finally:
+        srv.close()
