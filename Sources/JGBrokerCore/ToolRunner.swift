@@ -280,7 +280,12 @@ public struct ToolRunner {
         _ = jg_sys_setfsuid(UInt32(oldUid))
         _ = jg_sys_setfsgid(UInt32(oldGid))
         guard fd >= 0 else {
-            if openErrno == ENXIO || openErrno == EISDIR { return refused("\(path) is not a regular file") }
+            switch openErrno {
+            case ENXIO: return refused("\(path) is not a regular file (a FIFO or socket)")
+            case EISDIR: return refused("\(path) is not a regular file (a directory)")
+            case ELOOP: return refused("\(path) is not a regular file (a symbolic link, or a path through one)")
+            default: break
+            }
             return failure("open \(path): \(String(cString: strerror(openErrno)))")
         }
         let f = OwnedFD(adopting: fd)

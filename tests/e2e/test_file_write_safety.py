@@ -70,3 +70,15 @@ def test_file_write_to_a_regular_file_still_works(fw):
     r = parse_reply(body)
     assert r.allowed and r.result == {"bytes_written": 2, "executed": True, "path": str(target)}, body
     assert target.read_text() == "ok"
+
+
+def test_file_write_to_a_symlink_or_directory_is_refused(fw):
+    ws = workspace(fw, "fifo_agent")
+    n = fw.seq()
+    body = propose(fw, "run_tool", {"kind": "shell_command",
+                                    "command": f"echo keep > real-{n}; ln -s real-{n} link-{n}; mkdir dir-{n}; echo made"})
+    assert parse_reply(body).result["stdout"] == "made\n", body
+    for name in (f"link-{n}", f"dir-{n}"):
+        body = propose(fw, "write_temp", {"kind": "file_write", "path": str(ws / name), "contents": "pwned"})
+        assert token_of(body) == "DENY_VIOLATION", (name, body)
+    assert (ws / f"real-{n}").read_text() == "keep\n"
