@@ -62,7 +62,8 @@ def wait_for(pred, limit=15.0):
 def test_audit_recovers_when_space_returns(small_fs, tmp_path, order):
     root = small_fs / "d"
     root.mkdir()
-    d = Daemon(root)
+    # A signed checkpoint after every other entry, so that checkpoints also meet the full disk.
+    d = Daemon(root, env={"JINNGUARD_CHECKPOINT_EVERY": "2"})
     d.lineage = tmp_path / "lineage.json"  # only the audit chain lives on the small file system
     d.start()
     try:
