@@ -18,8 +18,9 @@ public struct ToolRunner {
     /// The daemon's state directory: names the kernel-plane instance whose agent cgroups are governed.
     public var stateDir: String?
     /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
-    /// ask jg-kernel to govern exactly that cgroup.
-    public var onRunCgroup: ((String, String, Bool) -> Void)?
+    /// ask jg-kernel to govern exactly that cgroup. The last argument is called when the cgroup may go on
+    /// (be removed, after a release): at once, or when jg-kernel has answered — never waited for.
+    public var onRunCgroup: ((String, String, Bool, @escaping () -> Void) -> Void)?
 
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
@@ -156,11 +157,14 @@ public struct ToolRunner {
         Self.runCounter += 1
         let governed = stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
         let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
-        if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) }
+        if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) {} }
         let notify = onRunCgroup
-        let release = {
-            if let cg, governed != nil { notify?(cg.path, agentID, false) }
-            cg?.remove()
+        let release: () -> Void = {
+            if let cg, governed != nil, let notify {
+                notify(cg.path, agentID, false) { cg.remove() }
+            } else {
+                cg?.remove()
+            }
         }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),

@@ -99,17 +99,11 @@ final class BrokerServer {
             runner = ToolRunner(workspace: ws, stateDir: state)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
-            runner?.onRunCgroup = { [unowned self] path, agent, start in
-                guard let k = self.kernel, k.isOpen else { return }
-                var w = LinkWriter(type: (start ? BrokerToKernel.govern : BrokerToKernel.release).rawValue)
-                w.string(path)
-                if start { w.string(agent) }
-                let before = self.governedReplies
-                // The answer is awaited (briefly) so the cgroup exists while jg-kernel looks at it; the run
-                // is enforced through its governed parent either way.
-                if !k.sendNow(w) || !k.pump(timeout: 0.5, until: { self.governedReplies > before }) {
-                    Log.warn("jg-kernel did not answer \(start ? "govern" : "release") for \(path) in time")
-                }
+            // Nothing is waited for (a stopped jg-kernel must not stall the broker): the run is enforced
+            // through its governed parent from the start, and its cgroup is kept until jg-kernel has
+            // answered the release (it looks the cgroup up by path), or for a few seconds at most.
+            runner?.onRunCgroup = { [unowned self] path, agent, start, then in
+                self.governRunCgroup(path: path, agent: agent, start: start, then: then)
             }
         } else {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
@@ -137,6 +131,8 @@ final class BrokerServer {
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
         case .kernel:
             kernel?.close(); kernel = ep
+            // Answers to what the old link was asked will not come: whatever waits for them goes on.
+            flushGovernContinuations()
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromKernel(&r) }
             ep.send(LinkWriter(type: BrokerToKernel.planesRequest.rawValue))
         case .broker:
@@ -185,6 +181,7 @@ final class BrokerServer {
             }
             if !ok { Log.warn("jg-kernel: \(msg)") }
             governedReplies += 1
+            runGovernContinuations()
         case .event:
             guard let kind = r.string(), let cg = r.u64(), let pid = r.u32(), let detail = r.string(), r.atEnd else {
                 throw LinkProtocolError(link: "kernel→broker", reason: "malformed event")
@@ -200,6 +197,9 @@ final class BrokerServer {
     /// Kernel telemetry is audited in batches (one record per batch), never one record per syscall.
     var kernelEvents: [JSONValue] = []
     var governedReplies = 0
+    var governSent = 0
+    /// Continuations waiting for jg-kernel's answer number `reply` (answers come in order).
+    var governContinuations: [(reply: Int, then: () -> Void)] = []
 
     func flushKernelEvents() {
         guard !kernelEvents.isEmpty else { return }
