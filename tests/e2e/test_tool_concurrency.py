@@ -211,3 +211,30 @@ def test_decisions_go_on_during_a_slow_network_fetch(daemon_factory):
         assert r.allowed and r.result["status"] == 200 and r.result["body"] == "slow answer\n", out["body"]
     finally:
         srv.close()
+
+
+def test_total_bound_across_agents(daemon_factory):
+    policy = "max_concurrent_tool_runs: 1\n" + DEFAULT_POLICY + "".join(f"""\
+  - id: t{i}_agent
+    privilege_tier: 1
+    allowed_intents: [run_tool]
+    allowed_executables: []
+    tool_limits: {{timeout_seconds: 60}}
+    invariants: []
+""" for i in range(3))
+    d = daemon_factory(policy=policy)
+    ws = workspace_of(d, "t0_agent")
+    first, o0 = in_background(execute, d, "t0_agent", "touch begun; sleep 5; echo one")
+    assert wait_for(lambda: (ws / "begun").exists()), "the first run never started"
+    seq1 = d.seq()
+    second, o1 = in_background(execute, d, "t1_agent", "echo two", 40.0, seq1)
+    assert wait_for(lambda: decided(d, seq1)), "the second run was never decided"
+    # One run in flight and one waiting, all agents together: the third is refused, whoever asks.
+    third = execute(d, "t2_agent", "echo three")
+    assert token_of(third) == "DENY_RUNTIME_POLICY", third
+    first.join(40)
+    second.join(40)
+    assert parse_reply(o0["body"]).result["stdout"] == "one\n", o0
+    assert parse_reply(o1["body"]).result["stdout"] == "two\n", o1
+    reasons = [e["decision"].get("reason", "") for e in audit_entries(d) if e["decision"].get("verdict") == "DENY_RUNTIME_POLICY"]
+    assert any("max_concurrent_tool_runs" in r for r in reasons), reasons
