@@ -69,3 +69,8 @@ int jg_sys_fork_worker(int keep_fd);
 void jg_sys_exit_now(int code) __attribute__((noreturn));
 /// pipe2(fds, O_CLOEXEC) (Glibc's Swift overlay lacks pipe2).
 int jg_sys_pipe_cloexec(int fds[2]);
+/// access(path, mode) as another user: a forked child drops to uid/gid/groups and asks. Returns 0 when
+/// allowed, else the errno the child saw (or of the fork). For start-up checks only.
+int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups);
+/// Writes the decimal `pid` to the open cgroup.procs `fd` (one write, as the kernel wants it).
+int jg_sys_write_pid(int fd, int pid);
