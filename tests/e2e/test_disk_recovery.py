@@ -65,6 +65,12 @@ def test_audit_recovers_when_space_returns(small_fs, tmp_path, order):
     # A signed checkpoint after every other entry, so that checkpoints also meet the full disk.
     d = Daemon(root, env={"JINNGUARD_CHECKPOINT_EVERY": "2"})
     d.lineage = tmp_path / "lineage.json"  # only the audit chain lives on the small file system
+    # The audit log lives in the state directory (jg-broker's), which goes below the small file system.
+    shutil.rmtree(d.sockdir, ignore_errors=True)
+    d.sockdir = small_fs / "s"
+    d.sockdir.mkdir(mode=0o755)
+    d.socket = d.sockdir / "jg.sock"
+    d.audit = d.sockdir / "state" / "audit.jsonl"
     d.start()
     try:
         assert d.token() in ALLOWED
@@ -84,8 +90,8 @@ def test_audit_recovers_when_space_returns(small_fs, tmp_path, order):
         status = wait_for(lambda: d.http("/healthz")[0] == 200)
         assert status, d.http("/healthz")
     finally:
+        # The state directory goes with the small file system (the fixture unmounts it).
         d.stop(check=True)
-        d.cleanup()
     lines = [l for l in d.audit.read_text().splitlines() if l.strip()]
     prev = "0" * 64
     for i, line in enumerate(lines):
