@@ -18,9 +18,12 @@ public struct ToolRunner {
     /// The daemon's state directory: names the kernel-plane instance whose agent cgroups are governed.
     public var stateDir: String?
     /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
-    /// ask jg-kernel to govern exactly that cgroup. The last argument is called when the cgroup may go on
-    /// (be removed, after a release): at once, or when jg-kernel has answered — never waited for.
+    /// ask jg-kernel to govern exactly that cgroup. The last argument is called when the run may go on (after
+    /// a release: the cgroup is removed and the result delivered) — when jg-kernel has answered, so that
+    /// its telemetry of the run is in before the reply, or after a short limit; never waited for in place.
     public var onRunCgroup: ((String, String, Bool, @escaping () -> Void) -> Void)?
+    /// The policy's canary resources: a decoy of each is planted in every agent workspace (CanaryDecoys).
+    public var canaryResources: [String] = []
 
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
@@ -45,6 +48,7 @@ public struct ToolRunner {
         } else if errno != EEXIST {
             return nil
         }
+        CanaryDecoys.plant(canaryResources, in: dir, uid: uid, gid: gid)
         var r = self
         r.workspace = dir
         return r
@@ -111,9 +115,10 @@ public struct ToolRunner {
         public let stderr: OwnedFD
         public let layers: [String]
         let cgroup: RunCgroup?
-        let release: () -> Void
+        let release: (@escaping () -> Void) -> Void
 
-        init(pid: Int32, stdout: OwnedFD, stderr: OwnedFD, layers: [String], cgroup: RunCgroup?, release: @escaping () -> Void) {
+        init(pid: Int32, stdout: OwnedFD, stderr: OwnedFD, layers: [String], cgroup: RunCgroup?,
+             release: @escaping (@escaping () -> Void) -> Void) {
             self.pid = pid
             self.stdout = stdout
             self.stderr = stderr
@@ -129,10 +134,10 @@ public struct ToolRunner {
             cgroup?.killAll()
         }
 
-        /// After the run: what it left behind is killed and its cgroup removed.
-        func finish() {
+        /// After the run: what it left behind is killed, jg-kernel told, the cgroup removed; then `then`.
+        func finish(then: @escaping () -> Void) {
             cgroup?.killAll()
-            release()
+            release(then)
         }
     }
 
@@ -159,11 +164,15 @@ public struct ToolRunner {
         let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
         if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) {} }
         let notify = onRunCgroup
-        let release: () -> Void = {
+        let release: (@escaping () -> Void) -> Void = { then in
             if let cg, governed != nil, let notify {
-                notify(cg.path, agentID, false) { cg.remove() }
+                notify(cg.path, agentID, false) {
+                    cg.remove()
+                    then()
+                }
             } else {
                 cg?.remove()
+                then()
             }
         }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
@@ -205,7 +214,7 @@ public struct ToolRunner {
         outW.close(); errW.close()
         guard pid > 0 else {
             let why = "sandbox step \(failedStep): \(String(cString: strerror(errno)))"
-            release()
+            release {}
             return .failed(why)
         }
         let layers = SandboxReport.names(achieved) + (governed != nil && cg != nil ? ["kernel_governed"] : [])
@@ -228,10 +237,9 @@ public struct ToolRunner {
             : "killed after \(limits.timeoutSeconds) s"
         let watch = ChildWatch(loop: loop, pid: tool.pid, pipes: [tool.stdout, tool.stderr], caps: [cap, cap], killAt: killAt,
                                killReason: reason, kill: { tool.killAll() }, onExit: { exit in
-            tool.finish()
             var r = Self.shellResult(exit, constraints: c, limit: limit, replyBudget: replyBudget)
             r.sandbox = tool.layers
-            onDone(r)
+            tool.finish { onDone(r) }
         })
         return .running(watch)
     }

@@ -101,7 +101,8 @@ final class BrokerServer {
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
             // Nothing is waited for (a stopped jg-kernel must not stall the broker): the run is enforced
             // through its governed parent from the start, and its cgroup is kept until jg-kernel has
-            // answered the release (it looks the cgroup up by path), or for a few seconds at most.
+            // answered the release (it looks the cgroup up by path, and drains the run's telemetry first), or
+            // for half a second at most; the run's reply waits for that, not the loop.
             runner?.onRunCgroup = { [unowned self] path, agent, start, then in
                 self.governRunCgroup(path: path, agent: agent, start: start, then: then)
             }
@@ -109,6 +110,7 @@ final class BrokerServer {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
+        runner?.canaryResources = p.canaryResources
         report()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
     }
@@ -141,6 +143,13 @@ final class BrokerServer {
     }
 
     func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
+        if GateToBroker(rawValue: r.type) == .agentEvent {
+            guard let agent = r.string(), let kind = r.string(), let detail = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "gate→broker", reason: "malformed agentEvent")
+            }
+            events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jg-gate", details: [("detail", .string(detail))]))
+            return
+        }
         guard GateToBroker(rawValue: r.type) == .auditDenied, let id = r.u64(), let token = r.string(), let reason = r.string(),
               var ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "gate→broker", reason: "unexpected or malformed message \(r.type)")

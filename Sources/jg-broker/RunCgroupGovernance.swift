@@ -2,7 +2,8 @@ import JGIPC
 
 /// jg-kernel is told about run cgroups without the broker waiting for it (BrokerServer.onRunCgroup).
 extension BrokerServer {
-    static let governAnswerLimit = 3.0
+    /// Well inside RunDeadline.reportMargin: a run's reply waits for this answer.
+    static let governAnswerLimit = 0.5
 
     func governRunCgroup(path: String, agent: String, start: Bool, then: @escaping () -> Void) {
         guard let k = kernel, k.isOpen else { then(); return }
