@@ -241,6 +241,10 @@ void jg_sys_exit_now(int code) { _exit(code); }
 int jg_sys_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #include <stdio.h>
 
+int jg_sys_open_directory_path(const char *path) {
+    return open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
 int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups) {
     gid_t g[64];
     int m = ngroups > 64 ? 64 : (ngroups < 0 ? 0 : ngroups);

@@ -139,7 +139,8 @@ int jg_tool_spawn(const jg_tool_spec *s, unsigned *achieved, int *failed_step) {
             struct rlimit rl = { lim[i].v, lim[i].v };
             if (setrlimit(lim[i].res, &rl) != 0) { report(errp[1], STEP_RLIMIT, errno); _exit(127); }
         }
-        if (chdir(s->workspace) != 0) { report(errp[1], STEP_CHDIR, errno); _exit(127); }
+        /* Entered the way the caller reaches it: the directories above may be closed to the caller. */
+        if (chdir(s->workspace_access ? s->workspace_access : s->workspace) != 0) { report(errp[1], STEP_CHDIR, errno); _exit(127); }
         /* Held open so the Landlock rule names this directory even after /tmp is covered by a tmpfs. */
         int wsfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (wsfd < 0) { report(errp[1], STEP_CHDIR, errno); _exit(127); }

@@ -9,7 +9,10 @@ import JGSandbox
 /// Runs an approved action: shell commands in a sandbox as an unprivileged user, file writes beneath the
 /// workspace only, network requests through NetworkFetcher.
 public struct ToolRunner {
+    /// The workspace's name: what agents, hard rules and results call it, and where the tool finds it.
     public var workspace: String
+    /// How the broker reaches it (through the state directory's descriptor, DirectoryHandle).
+    public var workspaceAccess: String
     public var uid: UInt32 = Privileges.nobody
     public var gid: UInt32 = Privileges.nobody
     public var timeout: Double = 10
@@ -26,7 +29,12 @@ public struct ToolRunner {
     public var canaryResources: [String] = []
 
     public init(workspace: String, stateDir: String? = nil) {
-        self.workspace = workspace
+        self.init(workspace: DirectoryHandle(name: workspace), stateDir: stateDir)
+    }
+
+    public init(workspace: DirectoryHandle, stateDir: String? = nil) {
+        self.workspace = workspace.name
+        self.workspaceAccess = workspace.access
         self.stateDir = stateDir
     }
 
@@ -42,7 +50,8 @@ public struct ToolRunner {
 
     /// This runner, confined to the agent's own workspace (created on first use).
     public func forAgent(_ agentID: String) -> ToolRunner? {
-        let dir = workspace(for: agentID)
+        let name = Self.agentDirectoryName(agentID)
+        let dir = workspaceAccess + "/" + name
         if mkdir(dir, 0o755) == 0 {
             guard chown(dir, uid, gid) == 0 else { return nil }
         } else if errno != EEXIST {
@@ -50,7 +59,8 @@ public struct ToolRunner {
         }
         CanaryDecoys.plant(canaryResources, in: dir, uid: uid, gid: gid)
         var r = self
-        r.workspace = dir
+        r.workspace = workspace + "/" + name
+        r.workspaceAccess = dir
         return r
     }
 
@@ -182,7 +192,7 @@ public struct ToolRunner {
         var achieved: UInt32 = 0
         var failedStep: Int32 = 0
         let filter = Self.seccompFilter ?? []
-        let pid: Int32 = workspace.withCString { ws in
+        let pid: Int32 = workspace.withCString { ws in workspaceAccess.withCString { wsAccess in
             "/bin/sh".withCString { path in
                 filter.withUnsafeBytes { f in
                     argv.withUnsafeBufferPointer { av in
@@ -192,6 +202,7 @@ public struct ToolRunner {
                             spec.argv = av.baseAddress
                             spec.envp = ev.baseAddress
                             spec.workspace = ws
+                            spec.workspace_access = wsAccess
                             spec.uid = uid
                             spec.gid = gid
                             spec.out_fd = outW.raw
@@ -210,7 +221,7 @@ public struct ToolRunner {
                     }
                 }
             }
-        }
+        } }
         outW.close(); errW.close()
         guard pid > 0 else {
             let why = "sandbox step \(failedStep): \(String(cString: strerror(errno)))"
@@ -274,7 +285,7 @@ public struct ToolRunner {
     }
 
     func fileWrite(_ path: String, _ contents: String) -> Result {
-        let dir = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dir = open(workspaceAccess, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
         defer { close(dir) }
         // Absolute paths are taken relative to the workspace only when they point inside it.

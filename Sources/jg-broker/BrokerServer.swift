@@ -74,30 +74,37 @@ final class BrokerServer {
             guard let s = try? JSONParser.parse(settings), let path = s["audit_log"]?.stringValue, let state = s["state_dir"]?.stringValue else {
                 return (false, "bad broker settings")
             }
+            // Both directories are reached through the descriptors the supervisor handed over (DirectoryHandle):
+            // the directories above them may be closed to this user. Names stay names in what is recorded.
+            let stateDir = DirectoryHandle(name: state, access: s["state_dir_access"]?.stringValue ?? state)
+            let slash = path.lastIndex(of: "/") ?? path.startIndex
+            let auditDirName = String(path[..<slash])
+            let auditDir = DirectoryHandle(name: auditDirName, access: s["audit_dir_access"]?.stringValue ?? auditDirName)
+            let accessPath = auditDir.access + path[slash...]
             do {
-                signingKey = try AuditSigningKey.loadOrCreate(privatePath: state + "/audit-signing.key",
-                                                              publicPath: state + "/audit-signing.pub")
-                auditPath = path
-                let log = try AuditLog(path: path)
+                signingKey = try AuditSigningKey.loadOrCreate(privatePath: stateDir.access + "/audit-signing.key",
+                                                              publicPath: stateDir.access + "/audit-signing.pub")
+                auditPath = accessPath
+                let log = try AuditLog(path: accessPath)
                 var signals = ["component=jg-broker", "policy_digest=\(p.digest)"]
                 if let torn = log.recoveredTornTail {
                     signals.append("recovered_torn_tail_bytes=\(torn)")
-                    if let tp = log.tornTailPath { signals.append("torn_tail_saved=\(tp)") }
+                    if let tp = log.tornTailPath { signals.append("torn_tail_saved=\(auditDir.name(ofAccess: tp))") }
                 }
                 if let k = signingKey { signals.append("checkpoint_key_id=\(AuditCheckpoint.keyID(k.publicKey))") }
                 _ = try log.appendBoot(extraSignals: signals, observation: .object([("pid", .integer(.signed(Int64(getpid()))))]))
                 audit = log
-                sealed = try SealedStore(auditLogPath: path)
+                sealed = try SealedStore(auditLogPath: accessPath)
                 checkpoint()
             } catch {
-                auditError = error.description
+                auditError = auditDir.naming(stateDir.naming(error.description))
                 report()
-                return (false, "audit log \(path): \(error)")
+                return (false, "audit log \(path): \(auditError ?? "")")
             }
-            let ws = state + "/workspace"
-            if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
+            let ws = stateDir.child("workspace")
+            if mkdir(ws.access, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws.name)") }
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
-            _ = chown(ws, getuid(), getgid())
+            _ = chown(ws.access, getuid(), getgid())
             runner = ToolRunner(workspace: ws, stateDir: state)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.

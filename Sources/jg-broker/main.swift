@@ -5,7 +5,7 @@ import JGJSON
 import JGBrokerCore
 
 // jg-broker: the only component that acts on the world and the only one that writes the audit chain.
-// fd 3 = control link.
+// fd 3 = control link, fd 6 = the state directory, fd 7 = the audit log's directory when elsewhere (O_PATH).
 Log.name = "jg-broker"
 signal(SIGPIPE, SIG_IGN)
 
@@ -21,6 +21,9 @@ do {
     try Capabilities.become(identity, keeping: [0, 5, 6, 7])
     try Privileges.notDumpable()
 } catch { Log.error("\(error)"); exit(2) }
+
+// The state directory (and the audit log's) as handed over (DirectoryHandle): never passed on to a tool.
+for fd in [DirectoryHandle.brokerStateFD, DirectoryHandle.brokerAuditFD] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 
 let loop = EventLoop()
 let control: ControlChannel

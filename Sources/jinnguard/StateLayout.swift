@@ -32,9 +32,20 @@ enum StateLayout {
         guard chown(state, broker.uid, 0) == 0, chmod(state, 0o711) == 0 else {
             throw Failure(description: "cannot give \(state) to jg-broker with mode 0711: \(text(errno))")
         }
-        if let why = deniedTo(broker, state, W_OK | X_OK) {
-            throw Failure(description: "jg-broker (uid \(broker.uid)) cannot reach the state directory \(state): \(why) (every directory above it must be searchable by other users)")
+        _ = try reach(state, as: broker, W_OK | X_OK, what: "reach the state directory")
+    }
+
+    /// The directory opened for `id` the way it will reach it (DirectoryHandle): O_PATH by root, then
+    /// checked as `id` through /proc/self/fd — so directories above it need not be searchable by `id`.
+    static func reach(_ dir: String, as id: ComponentIdentity, who: String = "jg-broker", _ mode: Int32, what: String) throws(Failure) -> OwnedFD {
+        let fd = jg_sys_open_directory_path(dir)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(dir): \(text(errno))") }
+        let handle = OwnedFD(adopting: fd)
+        // The forked check inherits the descriptor (no exec): it resolves exactly what the component will.
+        if let why = deniedTo(id, DirectoryHandle(name: dir, fd: fd).access, mode) {
+            throw Failure(description: "\(who) (uid \(id.uid)) cannot \(what) \(dir): \(why)")
         }
+        return handle
     }
 
     /// Files of a state directory older than this layout (policy 0644 and root-owned audit files).
@@ -58,9 +69,11 @@ enum StateLayout {
             else if isDirectory(p) { _ = chmod(p, 0o700) }
             else { _ = chmod(p, 0o600) }
         }
-        if let why = deniedTo(broker, dir, W_OK | X_OK) {
-            throw Failure(description: "jg-broker (uid \(broker.uid)) cannot write the audit log's directory \(dir): \(why)")
-        }
+    }
+
+    /// The audit log's directory: the state directory's descriptor when it is the same directory.
+    static func auditDirectory(_ auditLog: String) -> String {
+        String(auditLog[..<(auditLog.lastIndex(of: "/") ?? auditLog.startIndex)])
     }
 
     // MARK: helpers

@@ -43,6 +43,10 @@ final class Supervisor {
     var children: [Component: Child] = [:]
     var listener: OwnedFD!
     var lineage: OwnedFD!
+    /// jg-broker's way to its directories (DirectoryHandle): the state directory and, when the audit log
+    /// lives elsewhere, its directory, opened O_PATH and handed over at fixed numbers.
+    var brokerState: OwnedFD!
+    var brokerAuditDir: OwnedFD?
     var policy: Policy!
     /// `policy` as the components receive it (CanonicalPolicy): they link no YAML parser.
     var canonicalPolicy = ""
@@ -110,6 +114,11 @@ final class Supervisor {
         Log.info("HMAC key from \(source)")
         try StateLayout.tighten(state: settings.stateDir, policyFile: settings.policyFile, lineageFile: settings.lineageFile,
                                 auditLog: settings.auditLog, broker: users[.broker])
+        brokerState = try StateLayout.reach(settings.stateDir, as: users[.broker], W_OK | X_OK, what: "reach the state directory")
+        let auditDir = StateLayout.auditDirectory(settings.auditLog)
+        if auditDir != settings.stateDir {
+            brokerAuditDir = try StateLayout.reach(auditDir, as: users[.broker], W_OK | X_OK, what: "write the audit log's directory")
+        }
         let lfd = open(settings.lineageFile, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
         lineage = OwnedFD(adopting: lfd)
@@ -160,6 +169,10 @@ final class Supervisor {
         if c == .gate {
             from += [listener.raw, lineage.raw]
             to += [4, 5]
+        }
+        if c == .broker {
+            from.append(brokerState.raw); to.append(DirectoryHandle.brokerStateFD)
+            if let a = brokerAuditDir { from.append(a.raw); to.append(DirectoryHandle.brokerAuditFD) }
         }
         // Sources must not sit on the target numbers, or dup2 would keep close-on-exec set.
         var moved: [OwnedFD] = []
@@ -232,7 +245,10 @@ final class Supervisor {
         switch c {
         case .gate: return keySettings
         case .broker:
+            let auditFD = brokerAuditDir == nil ? DirectoryHandle.brokerStateFD : DirectoryHandle.brokerAuditFD
             return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
+                                             ("state_dir_access", .string(DirectoryHandle(name: settings.stateDir, fd: DirectoryHandle.brokerStateFD).access)),
+                                             ("audit_dir_access", .string(DirectoryHandle(name: StateLayout.auditDirectory(settings.auditLog), fd: auditFD).access)),
                                              ("policy_warnings", .array(policyWarnings.map { .string($0) }))]))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))

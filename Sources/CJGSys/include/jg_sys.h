@@ -71,6 +71,9 @@ void jg_sys_exit_now(int code) __attribute__((noreturn));
 int jg_sys_pipe_cloexec(int fds[2]);
 /// access(path, mode) as another user: a forked child drops to uid/gid/groups and asks. Returns 0 when
 /// allowed, else the errno the child saw (or of the fork). For start-up checks only.
+/// A directory opened O_PATH|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC (a handle to reach it by, not to read it):
+/// -1 with errno set. O_PATH is a GNU extension the Swift Glibc module does not export.
+int jg_sys_open_directory_path(const char *path);
 int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups);
 /// Writes the decimal `pid` to the open cgroup.procs `fd` (one write, as the kernel wants it).
 int jg_sys_write_pid(int fd, int pid);

@@ -23,7 +23,8 @@ typedef struct {
     const char *path;
     char *const *argv;
     char *const *envp;
-    const char *workspace;      /* the only writable directory (plus a private /tmp) */
+    const char *workspace;      /* the only writable directory (plus a private /tmp), by its name */
+    const char *workspace_access; /* how the caller reaches it (through a directory descriptor), or NULL */
     unsigned uid, gid;
     int out_fd, err_fd;
     int cgroup_procs_fd;        /* cgroup.procs of the run's cgroup, or -1 */
