@@ -17,6 +17,9 @@ import JGIPC
 ///   audit-signing.pub        0644 jg-broker        public by design (`audit verify --pubkey`)
 ///   empty/                   0555 root             the prover's chroot, empty
 ///   workspace/               jg-broker             tool workspaces (per agent, owned by the tool user)
+///
+/// jg-broker reaches the directory through a descriptor the supervisor opened (DirectoryHandle), never by
+/// its path: the directories above it stay as the operator made them (a clone in root's 0700 home).
 enum StateLayout {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
