@@ -77,7 +77,8 @@ public enum AuditRecords {
     }
 
     /// The outcome of an execution, recorded after it ran.
-    public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool, sandbox: [String] = []) -> AuditEntryParts {
+    public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool, sandbox: [String] = [],
+                               sandboxMissing: [String] = []) -> AuditEntryParts {
         var d: [(String, JSONValue)] = [("verdict", .string(executed ? "EXECUTED" : "NOT_EXECUTED")),
                                         ("request_id", .integer(.unsigned(ctx.requestID)))]
         if case let .integer(code)? = result["exit_code"] { d.append(("exit_code", .integer(code))) }
@@ -90,6 +91,7 @@ public enum AuditRecords {
         }
         if case let .integer(n)? = result["bytes_written"] { d.append(("bytes_written", .integer(n))) }
         if !sandbox.isEmpty { d.append(("sandbox", .array(sandbox.map { .string($0) }))) }
+        if !sandboxMissing.isEmpty { d.append(("sandbox_missing", .array(sandboxMissing.map { .string($0) }))) }
         return AuditEntryParts(
             observation: .object([("agent_id", .string(ctx.agentID))]),
             intent: .object([("class", .string("Execution")), ("sequence_counter", .integer(.unsigned(ctx.sequence))),

@@ -6,12 +6,32 @@ import JGJSON
 import JGPolicy
 import JGSandbox
 
-/// Runs an approved action: shell commands in a sandbox as an unprivileged user, file writes beneath the
-/// workspace only, network requests through NetworkFetcher.
+/// One agent's tool identity and workspace, prepared by the supervisor (WorkspacePreparer): a uid of its
+/// own and a size-limited file system mounted at the workspace.
+public struct ToolAccount: Sendable, Equatable {
+    public var uid: UInt32
+    public var workspace: String
+    public init(uid: UInt32, workspace: String) {
+        self.uid = uid
+        self.workspace = workspace
+    }
+}
+
+/// Runs an approved action: shell commands in a sandbox under the agent's own tool uid, file writes beneath
+/// the workspace only, network requests through NetworkFetcher.
 public struct ToolRunner {
     public var workspace: String
+    /// The agent's tool identity; nobody only until forAgent picks the agent's own (a run as nobody is refused).
     public var uid: UInt32 = Privileges.nobody
     public var gid: UInt32 = Privileges.nobody
+    /// Agent id → its account; agents without one get DENY_SANDBOX_UNAVAILABLE with `unavailable[id]`.
+    public var accounts: [String: ToolAccount] = [:]
+    public var unavailable: [String: String] = [:]
+    /// Paths no tool may see (the daemon's state, socket, policy, audit log, keys).
+    public var hiddenPaths: [String] = []
+    public var enforcement: SandboxEnforcement = .required
+    /// Set when this runner cannot run anything: every action is refused with this reason.
+    var refusal: String?
     public var timeout: Double = 10
     public var outputCap = 1 << 20
 
@@ -28,24 +48,22 @@ public struct ToolRunner {
 
     /// The directory an agent's actions may write to: `<workspace root>/<agent id>` (a digest when the id
     /// is not a safe file name), owned by the tool user. One agent's tools never see another's files.
-    public static func agentDirectoryName(_ id: String) -> String {
-        let safe = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 128
-            && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
-        return safe ? id : "agent-" + String(Digest.sha256Hex(id).prefix(16))
-    }
+    public static func agentDirectoryName(_ id: String) -> String { ToolAccounts.directoryName(id) }
 
     public func workspace(for agentID: String) -> String { workspace + "/" + Self.agentDirectoryName(agentID) }
 
-    /// This runner, confined to the agent's own workspace (created on first use).
-    public func forAgent(_ agentID: String) -> ToolRunner? {
-        let dir = workspace(for: agentID)
-        if mkdir(dir, 0o755) == 0 {
-            guard chown(dir, uid, gid) == 0 else { return nil }
-        } else if errno != EEXIST {
-            return nil
-        }
+    /// This runner, confined to the agent's own workspace under the agent's own tool uid. Without a
+    /// prepared account the runner refuses every action (fail closed: DENY_SANDBOX_UNAVAILABLE).
+    public func forAgent(_ agentID: String, mode: SandboxMode = .required) -> ToolRunner? {
         var r = self
-        r.workspace = dir
+        r.enforcement = mode == .bestEffort ? .bestEffort : .required
+        guard let a = accounts[agentID] else {
+            r.refusal = "workspace unavailable: " + (unavailable[agentID] ?? "no tool account prepared for this agent")
+            return r
+        }
+        r.workspace = a.workspace
+        r.uid = a.uid
+        r.gid = a.uid
         return r
     }
 
@@ -55,6 +73,10 @@ public struct ToolRunner {
         public var executed: Bool
         /// Which sandbox layers were in place (recorded in the audit outcome).
         public var sandbox: [String] = []
+        /// Layers that could not be applied: skipped (best effort) or the reason of a refusal.
+        public var sandboxMissing: [String] = []
+        /// A DENY_ token: nothing ran, the agent is told so (the reason is in `json` and audited).
+        public var denial: String?
 
         public init(json: JSONValue, executed: Bool) {
             self.json = json
@@ -64,6 +86,7 @@ public struct ToolRunner {
 
     public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
                     limits: ToolLimits = ToolLimits(), agentID: String = "") -> Result {
+        if let refusal { return denied(refusal, missing: []) }
         switch a.kind {
         case "shell_command": return shell(a.command ?? "", constraints, limits, agentID: agentID)
         case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
@@ -72,6 +95,13 @@ public struct ToolRunner {
         default:
             return failure("action kind \"\(a.kind)\" is not executed by this broker yet")
         }
+    }
+
+    func denied(_ msg: String, missing: [String]) -> Result {
+        var r = failure(msg)
+        r.denial = "DENY_SANDBOX_UNAVAILABLE"
+        r.sandboxMissing = missing
+        return r
     }
 
     func failure(_ msg: String) -> Result {
@@ -105,44 +135,14 @@ public struct ToolRunner {
             if let cg, governed != nil { onRunCgroup?(cg.path, agentID, false) }
             cg?.remove()
         }
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
-                                                    strdup("TMPDIR=" + (workspace.hasPrefix("/tmp/") ? workspace : "/tmp")), strdup("LANG=C.UTF-8"), nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var achieved: UInt32 = 0
-        var failedStep: Int32 = 0
-        let filter = Self.seccompFilter ?? []
-        let pid: Int32 = workspace.withCString { ws in
-            "/bin/sh".withCString { path in
-                filter.withUnsafeBytes { f in
-                    argv.withUnsafeBufferPointer { av in
-                        envp.withUnsafeBufferPointer { ev in
-                            var spec = jg_tool_spec()
-                            spec.path = path
-                            spec.argv = av.baseAddress
-                            spec.envp = ev.baseAddress
-                            spec.workspace = ws
-                            spec.uid = uid
-                            spec.gid = gid
-                            spec.out_fd = outW.raw
-                            spec.err_fd = errW.raw
-                            spec.cgroup_procs_fd = cg?.procs.raw ?? -1
-                            spec.rlimit_cpu_seconds = limits.cpuSeconds
-                            spec.rlimit_as_bytes = limits.memoryMB << 20
-                            spec.rlimit_fsize_bytes = limits.fileSizeMB << 20
-                            spec.rlimit_nproc = limits.maxProcesses
-                            spec.rlimit_nofile = 256
-                            spec.seccomp_filter = f.baseAddress
-                            spec.seccomp_len = UInt16(filter.count / 8)
-                            spec.require_all = 0
-                            return jg_tool_spawn(&spec, &achieved, &failedStep)
-                        }
-                    }
-                }
-            }
+        let launch: SandboxLaunch
+        do { launch = try spawnSandboxed(command, limits, stdout: outW, stderr: errW, cgroup: cg) } catch {
+            outW.close(); errW.close()
+            Log.warn("run of \(agentID) refused: \(error)")
+            return denied(error.description, missing: error.missing.names)
         }
+        let pid = launch.pid
         outW.close(); errW.close()
-        guard pid > 0 else { return failure("sandbox step \(failedStep): \(String(cString: strerror(errno)))") }
         try? outR.setNonBlocking(); try? errR.setNonBlocking()
         let cap = min(outputCap, limits.outputBytes)
         var out: [UInt8] = [], err: [UInt8] = []
@@ -184,8 +184,31 @@ public struct ToolRunner {
         if timedOut { pairs.append(("error", .string("killed after \(limits.timeoutSeconds) s"))) }
         pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(stderr)), ("stdout", .string(stdout))]
         var r = Result(json: .object(pairs), executed: true)
-        r.sandbox = SandboxReport.names(achieved) + (governed != nil && cg != nil ? ["kernel_governed"] : [])
+        r.sandbox = launch.achieved.names + (governed != nil && cg != nil ? ["kernel_governed"] : [])
+        r.sandboxMissing = launch.missing.names
+        if let why = launch.missingReason { Log.warn("run of \(agentID) without \(why) (sandbox_mode: best_effort)") }
         return r
+    }
+
+    /// The one place a tool run's confined child is created (DESIGN.md §2a): the agent's uid, a view holding
+    /// its workspace, read-only system directories, a private /tmp and /dev, its own /proc, and nothing of
+    /// the daemon; namespaces, Landlock with scoping, seccomp, no capabilities, rlimits, its cgroup.
+    func spawnSandboxed(_ command: String, _ limits: ToolLimits, stdout: borrowing OwnedFD, stderr: borrowing OwnedFD,
+                        cgroup: RunCgroup?) throws(SandboxError) -> SandboxLaunch {
+        if uid == Privileges.nobody { throw SandboxError(layer: "identity", errno: EPERM) }
+        var spec = SandboxSpec(executable: "/bin/sh", arguments: ["sh", "-c", command],
+                               environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + workspace, "TMPDIR=/tmp", "LANG=C.UTF-8"],
+                               workspace: workspace, uid: uid, gid: gid)
+        spec.hiddenPaths = hiddenPaths
+        spec.enforcement = enforcement
+        spec.tmpMB = 64
+        spec.limits.cpuSeconds = limits.cpuSeconds
+        spec.limits.addressSpaceBytes = limits.memoryMB << 20
+        spec.limits.fileSizeBytes = limits.fileSizeMB << 20
+        spec.limits.processes = limits.maxProcesses
+        spec.limits.openFiles = 256
+        spec.seccompFilter = Self.seccompFilter ?? []
+        return try SandboxBuilder.spawn(spec, stdout: stdout, stderr: stderr, cgroupProcs: cgroup?.procs.raw)
     }
 
     func truncate(_ s: String, _ limit: Int) -> String {

@@ -66,6 +66,7 @@ public enum CanonicalPolicy {
             ("max_processes", .integer(.unsigned(t.maxProcesses))),
             ("output_bytes", .integer(.signed(Int64(t.outputBytes)))),
             ("file_size_mb", .integer(.unsigned(t.fileSizeMB))),
+            ("workspace_mb", .integer(.unsigned(t.workspaceMB))),
         ])
         return .object([
             ("id", .string(a.id)),
@@ -78,6 +79,7 @@ public enum CanonicalPolicy {
             ("denied_destinations", strings(a.deniedDestinations)),
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
+            ("sandbox_mode", .string(a.sandboxMode.rawValue)),
             ("max_sequence_quota", .integer(.unsigned(a.maxSequenceQuota))),
             ("max_risk_drift", a.maxRiskDrift.map { .number($0) } ?? .null),
             ("invariants", .array(a.invariants.map { inv in
@@ -141,7 +143,7 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants"])
+                                           "invariants", "sandbox_mode"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -169,7 +171,7 @@ public enum CanonicalPolicy {
         }
 
         let t = try o.object("tool_limits", keys: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
-                                                   "output_bytes", "file_size_mb"])
+                                                   "output_bytes", "file_size_mb", "workspace_mb"])
         let timeout = try t.double("timeout_seconds")
         guard timeout > 0, timeout <= ToolLimits.maxTimeoutSeconds else {
             throw t.fail("timeout_seconds", "must be within (0, \(Int(ToolLimits.maxTimeoutSeconds))]")
@@ -180,6 +182,11 @@ public enum CanonicalPolicy {
         a.toolLimits.maxProcesses = try t.uint64("max_processes", atLeast: ToolLimits.minMaxProcesses)
         a.toolLimits.outputBytes = try t.int("output_bytes", 0...ToolLimits.maxOutputBytes)
         a.toolLimits.fileSizeMB = try t.uint64("file_size_mb", atLeast: ToolLimits.minFileSizeMB)
+        a.toolLimits.workspaceMB = try t.uint64("workspace_mb", atLeast: ToolLimits.minWorkspaceMB)
+        guard a.toolLimits.workspaceMB <= ToolLimits.maxWorkspaceMB else { throw t.fail("workspace_mb", "must be at most \(ToolLimits.maxWorkspaceMB)") }
+        let mode = try o.string("sandbox_mode")
+        guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
+        a.sandboxMode = m
 
         for (i, item) in try o.array("invariants").enumerated() {
             let f = try Fields(item, o.path("invariants") + "[\(i)]", keys: ["text", "line", "column"])

@@ -25,6 +25,10 @@ final class BrokerServer {
     var audit: AuditLog?
     var auditError: String?
     var runner: ToolRunner?
+    /// Per-agent tool accounts from the supervisor, kept across the first configure (ToolSettings.swift).
+    var tools = ToolSettings()
+    /// Agents whose last best_effort run lacked sandbox layers: reported as degraded.
+    var degraded: [String: String] = [:]
     var gate: LinkEndpoint?
     var prover: LinkEndpoint?
     var kernel: LinkEndpoint?
@@ -57,6 +61,8 @@ final class BrokerServer {
                                                  details: [("warnings", .array(warnings))]))
             }
         }
+        tools = ToolSettings(settings)
+        runner?.apply(tools)
         if audit == nil {
             guard let s = try? JSONParser.parse(settings), let path = s["audit_log"]?.stringValue, let state = s["state_dir"]?.stringValue else {
                 return (false, "bad broker settings")
@@ -86,6 +92,7 @@ final class BrokerServer {
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
             _ = chown(ws, 0, 0)
             runner = ToolRunner(workspace: ws, stateDir: state)
+            runner?.apply(tools)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
             runner?.onRunCgroup = { [unowned self] path, agent, start in
@@ -111,6 +118,9 @@ final class BrokerServer {
     func report() {
         var pairs: [(String, JSONValue)] = [("audit_next_index", .integer(.unsigned(audit?.nextIndex ?? 0)))]
         if let e = auditError ?? audit?.failed?.description { pairs.append(("audit_error", .string(e))) }
+        if !degraded.isEmpty {
+            pairs.append(("sandbox_degraded", .array(degraded.sorted { $0.key < $1.key }.map { .string("\($0.key): \($0.value)") })))
+        }
         control.reportStatus(JSONWriter.write(.object(pairs)))
     }
 
@@ -282,17 +292,23 @@ final class BrokerServer {
             var body = "SIGNAL: \(item.token)\n"
             if let c = item.constraints { body += constraintsJSON(c) + "\n" }
             if item.context.execute, let action = item.context.action, let root = runner {
-                guard let runner = root.forAgent(item.context.agentID) else {
+                let agent = policy?.agent(item.context.agentID)
+                guard let runner = root.forAgent(item.context.agentID, mode: agent?.sandboxMode ?? .required) else {
                     let r = JSONWriter.write(.object([("error", .string("cannot prepare the agent workspace")), ("executed", .bool(false))]))
                     body += r + "\n"
                     replies.append((id, item.token, Array(body.utf8)))
                     continue
                 }
-                let agent = policy?.agent(item.context.agentID)
                 let r = runner.run(action, constraints: item.constraints,
                                    allowedDestinations: agent?.allowedNetworkDestinations ?? [],
                                    limits: agent?.toolLimits ?? ToolLimits(), agentID: item.context.agentID)
-                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed, sandbox: r.sandbox))
+                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed, sandbox: r.sandbox,
+                                                     sandboxMissing: r.sandboxMissing))
+                noteSandbox(item.context.agentID, r)
+                if let deny = r.denial {
+                    replies.append((id, deny, Array("SIGNAL: \(deny)\n".utf8)))
+                    continue
+                }
                 body += JSONWriter.write(r.json) + "\n"
             }
             replies.append((id, item.token, Array(body.utf8)))

@@ -5,6 +5,7 @@ import JGIPC
 import JGJSON
 import JGPolicy
 import JGProverCore
+import JGSandbox
 
 /// Starts the four components as separate executables linked by socketpairs, hands each its link ends
 /// with SCM_RIGHTS over its control link, and restarts any one of them without touching the others.
@@ -18,6 +19,7 @@ final class Supervisor {
         var stateDir: String
         var metricsPort: UInt16?
         var keys: KeyLoader
+        var toolUIDRange: ClosedRange<UInt32> = ToolAccounts.defaultRange
     }
 
     /// Which components talk to which (DESIGN.md §2).
@@ -63,9 +65,12 @@ final class Supervisor {
     var shuttingDown = false
     var announcedReady = false
     let binDir: String
+    /// Per-agent tool uids and size-limited workspaces (WorkspacePreparer.swift).
+    let workspaces: WorkspacePreparer
 
     init(settings: Settings) {
         self.settings = settings
+        workspaces = WorkspacePreparer(stateDir: settings.stateDir, range: settings.toolUIDRange)
         binDir = Supervisor.executableDir()
         for c in Component.allCases { children[c] = Child(c) }
     }
@@ -92,6 +97,7 @@ final class Supervisor {
         policy = p
         // Logged once start-up cannot fail any more: a refused start says one line.
         setWarnings(warnings, log: false)
+        do { try workspaces.prepare(p) } catch { throw StartError(description: "workspaces: \(error)") }
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
@@ -107,7 +113,7 @@ final class Supervisor {
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
             metrics?.details = { [unowned self] in
-                .object([("kernel_planes", self.kernelPlanes),
+                .object([("kernel_planes", self.kernelPlanes), ("degraded", .array(self.degraded().map { .string($0) })),
                          ("components", .object(Component.allCases.map { c in
                              (c.rawValue, .object([("pid", .integer(.signed(Int64(self.children[c]?.pid ?? 0)))),
                                                    ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0))))]))
@@ -210,7 +216,8 @@ final class Supervisor {
         case .gate: return keySettings
         case .broker:
             return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
-                                             ("policy_warnings", .array(policyWarnings.map { .string($0) }))]))
+                                             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
+                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) }))] + workspaces.brokerSettings))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
@@ -274,6 +281,7 @@ final class Supervisor {
             ("socket", .string(settings.socketPath)), ("audit_log", .string(settings.auditLog)), ("policy", .string(settings.policyFile)),
             ("components", .object(comps)), ("kernel_planes", kernelPlanes),
             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
+            ("degraded", .array(degraded().map { .string($0) })),
         ])
         let path = settings.stateDir + "/status.json"
         let tmp = path + ".tmp"
@@ -340,6 +348,7 @@ final class Supervisor {
             canonicalPolicy = try PolicyCheck.canonicalForm(p)
             policy = p
             setWarnings(warnings)
+            do { try workspaces.prepare(p) } catch { Log.error("SIGHUP: workspaces: \(error)") }
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
             for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
         } catch {
@@ -371,6 +380,22 @@ final class Supervisor {
     func cleanup() {
         unlink(settings.socketPath)
         unlink(settings.stateDir + "/status.json")
+        workspaces.unmountAll()
+    }
+
+    /// What no tool may see, whatever directory it sits in.
+    var hiddenPaths: [String] {
+        [settings.stateDir, settings.socketPath, settings.policyFile, settings.auditLog, settings.lineageFile]
+            + [settings.keys.secretFile, settings.keys.defaultSecretFile, settings.keys.previousFile, settings.keys.agentDir].compactMap { $0 }
+    }
+
+    /// Healthy but degraded: sandbox layers a best_effort agent ran without, workspaces that could not be
+    /// prepared (those agents' runs are refused).
+    func degraded() -> [String] {
+        var out: [String] = []
+        if let b = children[.broker]?.status, case let .array(d)? = b["sandbox_degraded"] { out += d.compactMap(\.stringValue) }
+        out += workspaces.errors.sorted { $0.key < $1.key }.map { "\($0.key): workspace unavailable: \($0.value)" }
+        return out
     }
 
     // MARK: health
