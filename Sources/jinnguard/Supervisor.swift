@@ -67,6 +67,7 @@ final class Supervisor {
     let binDir: String
     /// Per-agent tool uids and size-limited workspaces (WorkspacePreparer.swift).
     let workspaces: WorkspacePreparer
+    var runCgroupParent: String?
 
     init(settings: Settings) {
         self.settings = settings
@@ -108,6 +109,10 @@ final class Supervisor {
         // jg-kernel keeps no CAP_DAC_OVERRIDE: give it a cgroup subtree of its own to govern.
         for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
             if mkdir(root + "/jinnguard", 0o755) != 0 && errno != EEXIST { Log.warn("cannot create \(root)/jinnguard: \(String(cString: strerror(errno)))") }
+            // The broker's run cgroups of this instance, apart from any other instance's (a tool run
+            // without its cgroup is refused unless best_effort).
+            let runs = root + "/jinnguard/" + KernelInstance.name(stateDir: settings.stateDir) + "-runs"
+            if mkdir(runs, 0o755) == 0 || errno == EEXIST { runCgroupParent = runs }
             break
         }
         if let port = settings.metricsPort {
@@ -217,7 +222,8 @@ final class Supervisor {
         case .broker:
             return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
                                              ("policy_warnings", .array(policyWarnings.map { .string($0) })),
-                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) }))] + workspaces.brokerSettings))
+                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) })),
+                                             ("run_cgroup_parent", runCgroupParent.map { .string($0) } ?? .null)] + workspaces.brokerSettings))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
@@ -381,6 +387,7 @@ final class Supervisor {
         unlink(settings.socketPath)
         unlink(settings.stateDir + "/status.json")
         workspaces.unmountAll()
+        if let runCgroupParent { rmdir(runCgroupParent) }
     }
 
     /// What no tool may see, whatever directory it sits in.

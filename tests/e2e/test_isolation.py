@@ -159,7 +159,7 @@ def test_cannot_signal_a_host_process(iso):
     # a host process of the very uid the tool runs as: only the sandbox stands between them
     victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[])
     try:
-        r = run(iso, "alice", f"kill -9 {victim.pid}; echo rc=$?; python3 -c 'import os; os.kill({victim.pid}, 9)'; echo rc=$?")
+        r = run(iso, "alice", f"kill -s KILL {victim.pid}; echo rc=$?; python3 -c 'import os; os.kill({victim.pid}, 9)'; echo rc=$?")
         assert victim.poll() is None, r
         assert "rc=0" not in r["stdout"], r
     finally:
