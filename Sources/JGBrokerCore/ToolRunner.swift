@@ -221,8 +221,20 @@ public struct ToolRunner {
     }
 
     func fileWrite(_ path: String, _ contents: String) -> Result {
-        let dir = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
+        // The workspace (0700, the tool uid's) is entered with the tool user's file-system identity, its parent
+        // (the daemon's) with the broker's.
+        guard let slash = workspace.lastIndex(of: "/") else { return failure("workspace: bad path") }
+        let parentPath = slash == workspace.startIndex ? "/" : String(workspace[..<slash])
+        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
+        defer { close(parent) }
+        let fsGid = jg_sys_setfsgid(gid)
+        let fsUid = jg_sys_setfsuid(uid)
+        let dir = openat(parent, String(workspace[workspace.index(after: slash)...]), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let dirErrno = errno
+        _ = jg_sys_setfsuid(UInt32(fsUid))
+        _ = jg_sys_setfsgid(UInt32(fsGid))
+        guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(dirErrno)))") }
         defer { close(dir) }
         // Absolute paths are taken relative to the workspace only when they point inside it.
         var rel = path

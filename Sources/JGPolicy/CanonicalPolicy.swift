@@ -23,7 +23,9 @@ import JGJSON
 ///         "allowed_network_destinations": [<host:port>…], "denied_destinations": [<address or CIDR>…],
 ///         "denied_directories": [<absolute path>…],
 ///         "tool_limits": {"timeout_seconds": <number>, "cpu_seconds": <int>, "memory_mb": <int>,
-///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>},
+///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
+///                         "workspace_mb": <int 8…1048576>},
+///         "sandbox_mode": "required" | "best_effort",
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
 ///

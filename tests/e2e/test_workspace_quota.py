@@ -73,3 +73,22 @@ def test_the_limit_survives_a_restart(daemon_factory):
     d.restart()
     r = send(d, "filler", "ls -l keep; head -c 67108864 /dev/zero > more; echo rc=$?")
     assert "keep" in r.result["stdout"] and "rc=0" not in r.result["stdout"], r
+
+
+def test_an_agent_whose_workspace_cannot_be_prepared_is_refused(daemon_factory):
+    """Fail closed: a workspace image that is not an image (here a directory in its place) cannot be
+    mounted; that agent's runs are refused with DENY_SANDBOX_UNAVAILABLE, the others run, health says
+    degraded."""
+    d = daemon_factory(policy=POLICY, start=False)
+    images = d.sockdir / "state" / "workspace-images"
+    images.mkdir(parents=True)
+    (images / "filler.img").mkdir()
+    d.start()
+    r = send(d, "filler", "echo ran > ran.txt")
+    assert r.token == "DENY_SANDBOX_UNAVAILABLE", r
+    last = [json.loads(l)["decision"] for l in d.audit_lines() if json.loads(l)["intent"].get("class") == "Execution"][-1]
+    assert last["verdict"] == "NOT_EXECUTED" and "workspace unavailable" in last["error"], last
+    r = send(d, "neighbour", "echo fine")
+    assert r.allowed and r.result["stdout"] == "fine\n", r
+    status, text = d.http("/healthz")
+    assert status == 200 and any("filler" in x and "workspace" in x for x in json.loads(text)["details"]["degraded"]), text
