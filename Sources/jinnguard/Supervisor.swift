@@ -98,7 +98,6 @@ final class Supervisor {
         policy = p
         // Logged once start-up cannot fail any more: a refused start says one line.
         setWarnings(warnings, log: false)
-        do { try workspaces.prepare(p) } catch { throw StartError(description: "workspaces: \(error)") }
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
@@ -124,6 +123,12 @@ final class Supervisor {
                                                    ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0))))]))
                          }))])
             }
+        }
+        // Last: the workspaces are mounted only once nothing else can refuse the start (a refused start
+        // leaves nothing mounted behind).
+        do { try workspaces.prepare(p) } catch {
+            workspaces.unmountAll()
+            throw StartError(description: "workspaces: \(error)")
         }
     }
 

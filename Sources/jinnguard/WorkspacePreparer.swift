@@ -78,7 +78,10 @@ final class WorkspacePreparer {
         let dir = root + "/" + name
         let image = imageDir + "/" + name + ".img"
         if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw Failure(description: "mkdir \(dir): \(errnoText())") }
-        if !isMountPoint(dir) {
+        if isMountPoint(dir) {
+            // Left mounted by an earlier run of the daemon (one that was killed): ours now.
+            mounted.insert(dir)
+        } else {
             if access(image, F_OK) != 0 {
                 let fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw Failure(description: "create \(image): \(errnoText())") }
