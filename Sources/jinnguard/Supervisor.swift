@@ -424,7 +424,12 @@ final class Supervisor {
         if let b = children[.broker]?.status, case let .string(err)? = b["audit_error"] {
             problems.append("audit log not writable: \(err)")
         }
-        return problems.isEmpty ? (true, "ok") : (false, problems.joined(separator: "; "))
+        if problems.isEmpty {
+            // Healthy but degraded: requests are decided, some runs lack sandbox layers or are refused.
+            let d = degraded()
+            return (true, d.isEmpty ? "ok" : "degraded: " + d.joined(separator: "; "))
+        }
+        return (false, problems.joined(separator: "; "))
     }
 }
 

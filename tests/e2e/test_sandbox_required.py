@@ -138,6 +138,7 @@ def test_health_shows_degraded(crippled):
         time.sleep(0.2)
     assert status == 200, (status, body)
     assert any("lenient_agent" in d and "userns" in d for d in body["details"]["degraded"]), body
+    assert body["status"] == "ok" and body["reason"].startswith("degraded: "), body
     state = workspace(crippled, "x").parent.parent
     # status.json is rewritten every second: wait for the one that includes the degraded run
     deadline = time.monotonic() + 10
