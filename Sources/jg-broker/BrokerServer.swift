@@ -126,6 +126,7 @@ final class BrokerServer {
 
     func link(_ peer: Component, _ fd: OwnedFD) {
         guard let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
+        ep.onBreak = { [unowned self] in self.control.linkBroken(peer) }
         switch peer {
         case .gate:
             gate?.close(); gate = ep

@@ -62,6 +62,8 @@ final class GateServer {
     let control: ControlChannel
     var decider: GateDecider?
     var clients: [Int32: ClientConnection] = [:]
+    /// Per-uid and total connection caps (GateAdmission.swift); main sets the configured limits.
+    var admission = Admission(limits: .init())
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
     var kernel: LinkEndpoint?
@@ -109,6 +111,7 @@ final class GateServer {
         let ep: LinkEndpoint
         do { ep = try LinkEndpoint(peer: peer, fd: fd, loop: loop) } catch { Log.error("link \(peer): \(error)"); return }
         ep.beforeWrite = { [unowned self] in self.lineage.flush() }
+        ep.onBreak = { [unowned self] in self.control.linkBroken(peer) }
         switch peer {
         case .prover:
             prover?.close()
@@ -213,12 +216,12 @@ final class GateServer {
     // MARK: clients
 
     func acceptAll() {
-        while true {
+        // Bounded per iteration: a uid reconnecting as fast as it is refused must not keep the loop here.
+        for _ in 0..<Self.acceptBurst {
             let fd = jg_sys_accept_nonblocking(listener.raw)
             if fd < 0 { return }
             let owned = OwnedFD(adopting: fd)
-            guard clients.count < Self.maxClients else { continue } // closes: the agent sees a clean close
-            guard let peer = try? Sockets.peerCredentials(owned) else { continue }
+            guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             clients[fd] = c
@@ -227,6 +230,7 @@ final class GateServer {
     }
 
     func closeClient(_ fd: Int32) {
+        admission.release(fd: fd)
         guard let c = clients.removeValue(forKey: fd) else { return }
         loop.unregister(fd)
         c.conn.fd.close()

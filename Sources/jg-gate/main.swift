@@ -17,6 +17,15 @@ let lineageFile = OwnedFD(adopting: 5)
 _ = fcntl(4, F_SETFD, FD_CLOEXEC)
 _ = fcntl(5, F_SETFD, FD_CLOEXEC)
 
+// Enough descriptors for every connection the caps allow, raised while the gate may still raise them.
+var admissionLimits = Admission.Limits.from(environment: { getenv($0).map { String(cString: $0) } })
+let descriptors = Admission.raiseDescriptorLimit(for: admissionLimits)
+if descriptors < admissionLimits.descriptorsNeeded {
+    // Past the descriptor limit accept fails and the backlog stalls for everyone: cap below it instead.
+    admissionLimits = Admission.Limits(perUID: admissionLimits.perUID, total: max(64, descriptors - 256))
+    Log.warn("RLIMIT_NOFILE is \(descriptors): at most \(admissionLimits.total) agent connections")
+}
+
 do {
     try Sandbox.enterGate()
 } catch {
@@ -25,6 +34,7 @@ do {
 }
 
 let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
+gate.admission = Admission(limits: admissionLimits)
 control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
 control.reportReady()

@@ -171,6 +171,7 @@ control.onConfigure = { canonical, settingsText in
 
 control.onLink = { peer, fd in
     if peer == .gate, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) {
+        ep.onBreak = { control.linkBroken(peer) }
         state.gate?.close()
         state.gate = ep
         ep.onMessage = { r throws(LinkProtocolError) in
@@ -179,6 +180,7 @@ control.onLink = { peer, fd in
         return
     }
     guard peer == .broker, let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
+    ep.onBreak = { control.linkBroken(peer) }
     state.broker?.close()
     state.broker = ep
     state.brokerTakesEvents = true

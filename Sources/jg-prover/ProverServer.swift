@@ -12,6 +12,8 @@ final class ProverServer {
     var broker: LinkEndpoint?
 
     init(loop: EventLoop) { self.loop = loop }
+    /// A link broke by itself: main hands this to the control channel (the supervisor re-pairs).
+    var linkBroken: (Component) -> Void = { _ in }
 
     func configure(policy canonical: String) -> (Bool, String) {
         let p: Policy
@@ -24,6 +26,7 @@ final class ProverServer {
 
     func link(_ peer: Component, _ fd: OwnedFD) {
         guard let ep = try? LinkEndpoint(peer: peer, fd: fd, loop: loop) else { return }
+        ep.onBreak = { [unowned self] in self.linkBroken(peer) }
         switch peer {
         case .gate:
             gate?.close()

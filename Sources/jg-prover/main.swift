@@ -55,5 +55,6 @@ control.onConfigure = { policy, settings in
     return r
 }
 control.onLink = { peer, fd in prover.link(peer, fd) }
+prover.linkBroken = { control.linkBroken($0) }
 control.reportReady()
 loop.run()

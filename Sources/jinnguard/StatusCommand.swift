@@ -3,7 +3,7 @@ import Glibc
 import JGIPC
 import JGJSON
 
-/// `jinnguard status`: what the running daemon last reported (written every second by the supervisor).
+/// `jinnguard status`: what the running daemon last reported (rewritten by the supervisor on every change).
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the running daemon's components, kernel planes and health.",
@@ -31,7 +31,8 @@ struct Status: ParsableCommand {
             for (name, c) in comps {
                 let pid = c["pid"].map { JSONWriter.write($0) } ?? "?"
                 let restarts = c["restarts"].map { JSONWriter.write($0) } ?? "0"
-                print("  \(name): pid \(pid), restarts \(restarts)")
+                let silent = c["responsive"] == .bool(false) && c["configured"] == .bool(true)
+                print("  \(name): pid \(pid), restarts \(restarts)\(silent ? ", NOT ANSWERING liveness pings" : "")")
             }
         }
         if case let .object(planes)? = v["kernel_planes"] {

@@ -35,6 +35,8 @@ final class Supervisor {
         var startedAt = 0.0
         var restarts = 0
         var backoff = 0.05
+        var liveness = Liveness(now: 0)
+        var killedForLiveness = false
         init(_ c: Component) { component = c }
     }
 
@@ -68,6 +70,10 @@ final class Supervisor {
     /// Per-agent tool uids and size-limited workspaces (WorkspacePreparer.swift).
     let workspaces: WorkspacePreparer
     var runCgroupParent: String?
+    var linkRepairs = LinkRepairs()
+    var lastLivenessTick = 0.0
+    /// status.json as last written: rewritten on every change, and only then.
+    var lastStatusText = ""
 
     init(settings: Settings) {
         self.settings = settings
@@ -120,7 +126,8 @@ final class Supervisor {
                 .object([("kernel_planes", self.kernelPlanes), ("degraded", .array(self.degraded().map { .string($0) })),
                          ("components", .object(Component.allCases.map { c in
                              (c.rawValue, .object([("pid", .integer(.signed(Int64(self.children[c]?.pid ?? 0)))),
-                                                   ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0))))]))
+                                                   ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0)))),
+                                                   ("responsive", .bool(self.responsive(c)))]))
                          }))])
             }
         }
@@ -135,8 +142,9 @@ final class Supervisor {
     func run() -> Int32 {
         for line in policyWarnings { Log.warn("policy: \(line)") }
         loop.register(signals.fd.raw, events: Int16(POLLIN)) { [unowned self] _ in self.handleSignals() }
-        statusTick()
         for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
+        statusTick()
+        startLiveness()
         // Start-up must finish in bounded time, or it fails with the reason.
         loop.after(60) { [unowned self] in
             if !self.announcedReady {
@@ -183,6 +191,9 @@ final class Supervisor {
         child.pid = pid
         child.startedAt = Monotonic.now
         child.configured = false
+        child.liveness = Liveness(now: Monotonic.now)
+        child.killedForLiveness = false
+        linkRepairs.started(c)
         Log.info("started \(c.rawValue) pid \(pid)")
         do {
             let ep = try LinkEndpoint(peer: c, fd: ours, loop: loop)
@@ -198,19 +209,23 @@ final class Supervisor {
             connect(a, b)
         }
         sendConfigure(c)
+        writeStatus()
     }
 
-    /// A fresh socketpair for one link, one end to each side.
-    func connect(_ a: Component, _ b: Component) {
-        guard let ca = children[a]?.control, let cb = children[b]?.control, let (ea, eb) = try? Sockets.pair() else { return }
-        sendLink(ca, peer: b, fd: ea)
-        sendLink(cb, peer: a, fd: eb)
+    /// A fresh socketpair for one link, one end to each side. False when either end could not be sent.
+    @discardableResult
+    func connect(_ a: Component, _ b: Component) -> Bool {
+        guard let ca = children[a]?.control, let cb = children[b]?.control, let (ea, eb) = try? Sockets.pair() else { return false }
+        linkRepairs.sent(to: a, peer: b)
+        linkRepairs.sent(to: b, peer: a)
+        let ok = sendLink(ca, peer: b, fd: ea)
+        return sendLink(cb, peer: a, fd: eb) && ok
     }
 
-    func sendLink(_ ep: LinkEndpoint, peer: Component, fd: OwnedFD) {
+    func sendLink(_ ep: LinkEndpoint, peer: Component, fd: OwnedFD) -> Bool {
         var w = LinkWriter(type: ControlRequest.link.rawValue)
         w.string(peer.rawValue)
-        ep.sendPassing(w, fd: fd)
+        return ep.sendPassing(w, fd: fd)
     }
 
     func sendConfigure(_ c: Component) {
@@ -250,6 +265,7 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad status")
             }
             child.status = v
+            writeStatus()
             if c == .gate {
                 metrics?.update(gateStatus: v)
                 checkReady()
@@ -268,11 +284,20 @@ final class Supervisor {
                 child.configured = true
                 child.backoff = 0.05
                 Log.info("\(c.rawValue) configured: \(msg)")
+                writeStatus()
                 checkReady()
             } else {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
                 if !announcedReady { shutdown(code: 1) }
             }
+        case .pong:
+            guard let nonce = r.u64(), r.atEnd else { throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad pong") }
+            pong(from: c, nonce: nonce)
+        case .linkLost:
+            guard let name = r.string(), let seq = r.u64(), r.atEnd, let peer = Component(rawValue: name) else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad linkLost")
+            }
+            linkLost(reporter: c, peer: peer, seq: seq)
         case nil:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }
@@ -285,7 +310,7 @@ final class Supervisor {
         for c in Component.allCases {
             guard let ch = children[c] else { continue }
             comps.append((c.rawValue, .object([("pid", .integer(.signed(Int64(ch.pid)))), ("configured", .bool(ch.configured)),
-                                               ("restarts", .integer(.signed(Int64(ch.restarts))))])))
+                                               ("restarts", .integer(.signed(Int64(ch.restarts)))), ("responsive", .bool(responsive(c)))])))
         }
         let v: JSONValue = .object([
             ("supervisor_pid", .integer(.signed(Int64(getpid())))), ("healthy", .bool(ok)), ("reason", .string(why)),
@@ -294,14 +319,16 @@ final class Supervisor {
             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
             ("degraded", .array(degraded().map { .string($0) })),
         ])
+        let text = JSONWriter.write(v) + "\n"
+        guard text != lastStatusText else { return }
         let path = settings.stateDir + "/status.json"
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
-        let b = Array((JSONWriter.write(v) + "\n").utf8)
+        let b = Array(text.utf8)
         let okWrite = write(fd, b, b.count) == b.count
         close(fd)
-        if okWrite { rename(tmp, path) }
+        if okWrite && rename(tmp, path) == 0 { lastStatusText = text }
     }
 
     func checkReady() {
@@ -309,6 +336,8 @@ final class Supervisor {
         // Ready means requests can be decided: the gate has reported both of its links up.
         guard let g = children[.gate]?.status, g["prover_linked"] == .bool(true), g["broker_linked"] == .bool(true) else { return }
         announcedReady = true
+        // What `jinnguard status` reads is current before anyone is told the daemon is ready.
+        writeStatus()
         let pids = Component.allCases.map { "\($0.rawValue)=\(children[$0]!.pid)" }.joined(separator: " ")
         var line = "jinnguard: ready socket=\(settings.socketPath) audit=\(settings.auditLog) policy=\(settings.policyFile) "
         line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace audit_pubkey=\(settings.stateDir)/audit-signing.pub pid=\(getpid()) \(pids)"
@@ -350,6 +379,7 @@ final class Supervisor {
             let c = child.component
             loop.after(delay) { [unowned self] in self.spawn(c) }
         }
+        writeStatus()
         if shuttingDown && children.values.allSatisfy({ $0.pid == 0 }) { loop.stopRequested = true }
     }
 
@@ -421,6 +451,7 @@ final class Supervisor {
             if g["prover_linked"] != .bool(true) { problems.append("jg-gate has no link to jg-prover") }
             if g["broker_linked"] != .bool(true) { problems.append("jg-gate has no link to jg-broker") }
         }
+        problems += livenessProblems()
         if let b = children[.broker]?.status, case let .string(err)? = b["audit_error"] {
             problems.append("audit log not writable: \(err)")
         }

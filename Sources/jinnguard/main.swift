@@ -27,6 +27,10 @@ struct Run: ParsableCommand {
     @Option(help: "Directory of per-agent key files named after agent ids.") var agentSecretDir: String?
     @Option(help: "Reserved uids for the agents' tools, <first>-<last> (also JINNGUARD_TOOL_UID_RANGE); each agent gets one, kept in <state>/tool-uids.")
     var toolUidRange: String?
+    @Option(help: "Agent connections the gate keeps per peer uid (also JINNGUARD_MAX_CONNECTIONS_PER_UID; default 1024).")
+    var maxConnectionsPerUid: Int?
+    @Option(help: "Agent connections the gate keeps in all (also JINNGUARD_MAX_CONNECTIONS; default 16384).")
+    var maxConnections: Int?
 
     func run() throws {
         Log.name = "jinnguard"
@@ -40,6 +44,12 @@ struct Run: ParsableCommand {
             if policyPath == nil {
                 policyPath = state + "/policy.yaml"
                 if access(policyPath!, F_OK) != 0 { try writeFile(policyPath!, EmbeddedDefaults.policy) }
+            }
+            // The gate reads its connection caps from the environment it inherits.
+            for (name, v) in [("JINNGUARD_MAX_CONNECTIONS_PER_UID", maxConnectionsPerUid), ("JINNGUARD_MAX_CONNECTIONS", maxConnections)] {
+                guard let v else { continue }
+                guard v > 0 else { throw Supervisor.StartError(description: "--\(name == "JINNGUARD_MAX_CONNECTIONS" ? "max-connections" : "max-connections-per-uid") must be positive") }
+                setenv(name, String(v), 1)
             }
             guard let mode = parseMode(socketMode) else { throw Supervisor.StartError(description: "bad --socket-mode \(socketMode)") }
             var metricsPort: UInt16?

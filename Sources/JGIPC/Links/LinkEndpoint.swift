@@ -10,6 +10,9 @@ public final class LinkEndpoint {
     /// Handles one message; throwing breaks the link.
     public var onMessage: (inout LinkReader) throws(LinkProtocolError) -> Void = { _ throws(LinkProtocolError) in }
     public var onClose: () -> Void = {}
+    /// Runs after `onClose` when the link broke by itself (end of file, a malformed frame or message, a
+    /// failed write), not when its owner closed it: the component tells the supervisor, which re-pairs.
+    public var onBreak: () -> Void = {}
     /// Runs before any of this link's queued output is written: state that must be on disk before a
     /// message about it leaves (the gate's lineage journal) is written here.
     public var beforeWrite: () -> Void = {}
@@ -34,12 +37,17 @@ public final class LinkEndpoint {
                         }
                     } catch {
                         Log.error("link \(peer.rawValue): \(error); closing")
-                        close()
+                        fail()
                     }
                     // The event loop is level-triggered: anything that arrives later wakes us again.
                     if conn.lastReadDrained { break readLoop }
                 case .wouldBlock: break readLoop
-                case .eof, .failed: close(); break readLoop
+                case .eof:
+                    Log.warn("link \(peer.rawValue) lost: end of file")
+                    fail(); break readLoop
+                case .failed:
+                    Log.warn("link \(peer.rawValue) lost: read failed")
+                    fail(); break readLoop
                 }
             }
         }
@@ -75,7 +83,7 @@ public final class LinkEndpoint {
     /// closed, when the write failed.
     private func writeQueued() -> Bool {
         beforeWrite()
-        if !conn.flush() { close(); return false }
+        if !conn.flush() { fail(); return false }
         updateInterest()
         return true
     }
@@ -110,20 +118,26 @@ public final class LinkEndpoint {
         let deadline = Monotonic.now + 2
         beforeWrite()
         while true {
-            if !conn.flush() { close(); return false }
+            if !conn.flush() { fail(); return false }
             if !conn.hasPendingOutput {
                 do {
                     try Sockets.send(w.frame, passing: fd, over: conn.fd)
                     return true
                 } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
                 } catch {
-                    close(); return false
+                    fail(); return false
                 }
             }
-            guard Monotonic.now < deadline else { close(); return false }
+            guard Monotonic.now < deadline else { fail(); return false }
             var p = pollfd(fd: conn.fd.raw, events: Int16(POLLOUT), revents: 0)
             _ = poll(&p, 1, 100)
         }
+    }
+
+    private func fail() {
+        guard isOpen else { return }
+        close()
+        onBreak()
     }
 
     public func close() {
@@ -149,6 +163,11 @@ public final class ControlChannel {
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
     /// The supervisor is gone: components exit rather than run unsupervised.
     public var onClose: () -> Void = { exit(0) }
+    /// Links received per peer: a broken link is reported only if no newer one came meanwhile.
+    private var linkSeq: [Component: UInt64] = [:]
+    /// How long a broken link waits for its replacement before it is reported: when a peer restarts, the
+    /// new link is usually already on its way.
+    public static let linkLostDelay = 0.2
 
     public init(component: Component, loop: EventLoop, fd: Int32 = ControlChannel.inheritedFD) throws(SystemError) {
         self.component = component
@@ -190,7 +209,15 @@ public final class ControlChannel {
             return true
         case .link:
             guard let name = r.string(), r.atEnd, let peer = Component(rawValue: name), !fds.isEmpty else { return false }
+            linkSeq[peer, default: 0] &+= 1
             onLink(peer, fds.removeFirst())
+            return true
+        case .ping:
+            // Answered here, from the component's own event loop: a stopped or stalled loop misses it.
+            guard let nonce = r.u64(), r.atEnd else { return false }
+            var w = LinkWriter(type: ControlReport.pong.rawValue)
+            w.u64(nonce)
+            send(w)
             return true
         case nil:
             return false
@@ -205,6 +232,20 @@ public final class ControlChannel {
         var w = LinkWriter(type: ControlReport.ready.rawValue)
         w.string(component.rawValue); w.u32(UInt32(getpid()))
         send(w)
+    }
+
+    /// The link with `peer` broke by itself: unless a new one arrives within `linkLostDelay`, the
+    /// supervisor is told, and re-pairs (or restarts a component). A dead link is never left dead.
+    public func linkBroken(_ peer: Component) {
+        let seen = linkSeq[peer, default: 0]
+        loop.after(Self.linkLostDelay) { [weak self] in
+            guard let self, self.linkSeq[peer, default: 0] == seen else { return }
+            Log.warn("link with \(peer.rawValue) lost; asking the supervisor for a new one")
+            var w = LinkWriter(type: ControlReport.linkLost.rawValue)
+            w.string(peer.rawValue)
+            w.u64(seen)
+            self.send(w)
+        }
     }
 
     public func reportStatus(_ json: String) {

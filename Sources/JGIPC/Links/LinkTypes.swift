@@ -13,6 +13,8 @@ public enum ControlRequest: UInt8, Sendable {
     case configure = 1
     /// peer component name; one descriptor attached (the link's end)
     case link = 2
+    /// nonce (u64) → `pong` with the same nonce, answered from the component's own event loop
+    case ping = 3
 }
 
 /// Component → supervisor.
@@ -23,6 +25,11 @@ public enum ControlReport: UInt8, Sendable {
     case status = 2
     /// ok flag, message: the answer to `configure`
     case configured = 3
+    /// nonce (u64): the answer to `ping`
+    case pong = 4
+    /// peer component name, link number (u64: how many links with that peer this component had received,
+    /// the broken one included): the link broke by itself and no new one came; the supervisor re-pairs
+    case linkLost = 5
 }
 
 /// jg-gate → jg-prover
