@@ -32,7 +32,7 @@ open(sys.argv[1], "w").write(DEFAULT_POLICY.replace(
 PY
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/secret"
 "$BIN" run --socket-path "$work/s.sock" --policy-file "$work/policy.yaml" --secret-file "$work/secret" \
-  --state-dir "$work/state" --audit-log "$work/audit.jsonl" --lineage-file "$work/lineage" > "$work/out" 2>&1 &
+  --state-dir "$work/state" --audit-log "$work/state/audit.jsonl" --lineage-file "$work/lineage" > "$work/out" 2>&1 &
 daemon=$!
 for _ in $(seq 1 300); do grep -q '^jinnguard: ready' "$work/out" && break; sleep 0.1; done
 grep -q '^jinnguard: ready' "$work/out" || { cat "$work/out" >&2; exit 1; }

@@ -84,7 +84,7 @@ class Daemon:
         self.bin = bindir / "jinnguard"
         self.root = root
         self.socket = root / "jg.sock"
-        self.audit = root / "audit.jsonl"
+        self.audit = root / "state" / "audit.jsonl"  # jg-broker (non-root) writes beside it: the state dir
         self.secret_file = root / "secret"
         self.policy = root / "policy.yaml"
         self.policy.write_text(POLICY_HEAD + "".join(AGENT.format(i=i) for i in range(NAGENTS)))

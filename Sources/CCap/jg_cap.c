@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "jg_cap.h"
 #include <errno.h>
 #include <sys/capability.h>
@@ -37,3 +38,19 @@ int jg_cap_set(const int *caps, int n) {
     return r;
 }
 
+
+#include <grp.h>
+#include <unistd.h>
+
+int jg_cap_become(const int *caps, int n, unsigned uid, unsigned gid, const unsigned *groups, int ngroups) {
+    if (jg_cap_drop_bounding(caps, n) != 0) return -1;
+    if (prctl(PR_SET_KEEPCAPS, n > 0 ? 1 : 0, 0, 0, 0) != 0) return -1;
+    gid_t g[64];
+    int m = ngroups > 64 ? 64 : (ngroups < 0 ? 0 : ngroups);
+    for (int i = 0; i < m; i++) g[i] = groups[i];
+    if (setgroups((size_t)m, m ? g : NULL) != 0) return -1;
+    if (setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) return -1;
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return -1;
+    /* Permitted survived the uid change (KEEPCAPS); effective was cleared: set both to exactly caps. */
+    return jg_cap_set(caps, n);
+}

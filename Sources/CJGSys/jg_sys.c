@@ -189,3 +189,28 @@ int jg_sys_setfsgid(unsigned gid) { return setfsgid(gid); }
 #include <malloc.h>
 
 int jg_sys_release_free_memory(void) { return malloc_trim(0); }
+
+#include <stdio.h>
+
+int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups) {
+    gid_t g[64];
+    int m = ngroups > 64 ? 64 : (ngroups < 0 ? 0 : ngroups);
+    for (int i = 0; i < m; i++) g[i] = groups[i];
+    pid_t pid = fork();
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        if (setgroups((size_t)m, m ? g : NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(EPERM);
+        _exit(access(path, mode) == 0 ? 0 : (errno & 0xff));
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EIO;
+}
+
+int jg_sys_write_pid(int fd, int pid) {
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%d", pid);
+    return write(fd, buf, (size_t)n) == n ? 0 : -1;
+}

@@ -174,3 +174,45 @@ void jg_ossl_gcm_key_free(jg_ossl_gcm_key *k) {
     EVP_CIPHER_CTX_free(k->c);
     OPENSSL_free(k);
 }
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static size_t jg_secret_span(size_t len) {
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    if (len == 0) len = 1;
+    return (len + p - 1) / p * p;
+}
+
+void *jg_ossl_secret_alloc(size_t len, int *locked) {
+    size_t span = jg_secret_span(len);
+    void *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    (void)madvise(p, span, MADV_DONTDUMP);
+#ifdef MADV_WIPEONFORK
+    (void)madvise(p, span, MADV_WIPEONFORK);
+#endif
+    int l = mlock(p, span) == 0;
+    if (locked) *locked = l;
+    return p;
+}
+
+void *jg_ossl_secret_dup(const void *src, size_t len, int *locked) {
+    void *p = jg_ossl_secret_alloc(len, locked);
+    if (p && len) memcpy(p, src, len);
+    return p;
+}
+
+void jg_ossl_secret_free(void *p, size_t len) {
+    if (!p) return;
+    size_t span = jg_secret_span(len);
+    explicit_bzero(p, span);
+    (void)munlock(p, span);
+    (void)munmap(p, span);
+}
+
+void jg_ossl_wipe(void *p, size_t len) {
+    if (p && len) explicit_bzero(p, len);
+}

@@ -64,7 +64,12 @@ public enum AuditCheckpoint {
 public enum AuditSigningKey {
     public static func loadOrCreate(privatePath: String, publicPath: String) throws(AuditError) -> Ed25519Key {
         if let text = readSmall(privatePath) {
-            guard let seed = Digest.unhex(text.trimmingWhitespace()), let k = Ed25519Key(privateKey: seed) else {
+            guard var seed = Digest.unhex(text.trimmingWhitespace()) else {
+                throw AuditError(operation: "load \(privatePath)", errno: EINVAL, detail: "not a hex Ed25519 seed")
+            }
+            let key = Ed25519Key(privateKey: seed)
+            SecretBytes.wipe(&seed)
+            guard let k = key else {
                 throw AuditError(operation: "load \(privatePath)", errno: EINVAL, detail: "not a hex Ed25519 seed")
             }
             try export(k, publicPath)
@@ -73,8 +78,11 @@ public enum AuditSigningKey {
         guard let k = Ed25519Key.generate() else { throw AuditError(operation: "generate signing key", errno: EIO, detail: "") }
         let fd = open(privatePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AuditError(operation: "create \(privatePath)", errno: errno, detail: "") }
-        let b = Array((Digest.hex(k.privateKey) + "\n").utf8)
+        var seed = k.privateKey
+        var b = Array((Digest.hex(seed) + "\n").utf8)
+        SecretBytes.wipe(&seed)
         let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        SecretBytes.wipe(&b)
         close(fd)
         guard ok else { throw AuditError(operation: "write \(privatePath)", errno: errno, detail: "") }
         try export(k, publicPath)

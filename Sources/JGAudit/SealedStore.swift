@@ -9,7 +9,8 @@ import JGJSON
 /// chain still verifies because nothing in it changes.
 public final class SealedStore {
     public let directory: String
-    private var keys: [String: [UInt8]] = [:]
+    /// Subject keys in secret memory (locked when the memlock limit allows, never dumped, wiped on erase/exit).
+    private var keys: [String: SecretBytes] = [:]
     private var dirty: Set<Int32> = []
     private var files: [String: Int32] = [:]
 
@@ -27,28 +28,33 @@ public final class SealedStore {
 
     static func fileName(_ subject: String) -> String { Digest.sha256Hex(subject) }
 
-    func key(for subject: String) throws(AuditError) -> [UInt8] {
+    func key(for subject: String) throws(AuditError) -> SecretBytes {
         if let k = keys[subject] { return k }
         let path = directory + "/keys/" + Self.fileName(subject)
-        if let text = AuditSigningKey.readSmall(path), let k = Digest.unhex(text.trimmingWhitespace()), k.count == 32 {
-            keys[subject] = k
-            return k
+        if let text = AuditSigningKey.readSmall(path), var k = Digest.unhex(text.trimmingWhitespace()), k.count == 32 {
+            guard let s = SecretBytes(taking: &k) else { throw AuditError(operation: "secret memory", errno: ENOMEM, detail: "") }
+            keys[subject] = s
+            return s
         }
-        guard let k = Digest.random(32) else { throw AuditError(operation: "random", errno: EIO, detail: "") }
+        guard var k = Digest.random(32) else { throw AuditError(operation: "random", errno: EIO, detail: "") }
+        defer { SecretBytes.wipe(&k) }
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AuditError(operation: "create \(path)", errno: errno, detail: "") }
-        let b = Array((Digest.hex(k) + "\n").utf8)
+        var b = Array((Digest.hex(k) + "\n").utf8)
         let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        SecretBytes.wipe(&b)
         close(fd)
         guard ok else { throw AuditError(operation: "write \(path)", errno: errno, detail: "") }
-        keys[subject] = k
-        return k
+        guard let s = SecretBytes(k) else { throw AuditError(operation: "secret memory", errno: ENOMEM, detail: "") }
+        keys[subject] = s
+        return s
     }
 
     /// The subject's pseudonym: stable while its key exists, unlinkable once erased.
     public func pseudonym(_ subject: String) throws(AuditError) -> String {
         if let p = pseudonyms[subject] { return p }
-        let p = String(Digest.hex(Digest.hmacSHA256(key: try key(for: subject), message: Array("pseudonym".utf8))).prefix(16))
+        let k = try key(for: subject)
+        let p = String(Digest.hex(Array("pseudonym".utf8).withUnsafeBytes { Digest.hmacSHA256(key: k, range: 0..<k.count, message: $0) }).prefix(16))
         pseudonyms[subject] = p
         return p
     }
@@ -71,7 +77,10 @@ public final class SealedStore {
 
     private func cipher(for subject: String) throws(AuditError) -> Seal.Key {
         if let c = ciphers[subject] { return c }
-        guard let c = Seal.Key(try key(for: subject)) else { throw AuditError(operation: "seal", errno: EIO, detail: "AES-GCM key setup failed") }
+        var raw = try key(for: subject).copyBytes()
+        let made = Seal.Key(raw)
+        SecretBytes.wipe(&raw)
+        guard let c = made else { throw AuditError(operation: "seal", errno: EIO, detail: "AES-GCM key setup failed") }
         ciphers[subject] = c
         return c
     }

@@ -138,27 +138,34 @@ public struct SHA256Stream: ~Copyable {
     }
 }
 
-/// Ed25519 signing for audit checkpoints.
+/// Ed25519 signing for audit checkpoints. The private key lives in SecretBytes (locked, never dumped,
+/// wiped when the last copy of this key goes).
 public struct Ed25519Key: Sendable {
-    public let privateKey: [UInt8]
+    private let secret: SecretBytes
     public let publicKey: [UInt8]
 
     public init?(privateKey: [UInt8]) {
-        guard privateKey.count == 32 else { return nil }
+        guard privateKey.count == 32, let s = SecretBytes(privateKey) else { return nil }
         var pub = [UInt8](repeating: 0, count: 32)
-        guard jg_ossl_ed25519_public(privateKey, &pub) == 0 else { return nil }
-        self.privateKey = privateKey
-        self.publicKey = pub
+        let r = s.withUnsafeBytes { jg_ossl_ed25519_public($0.bindMemory(to: UInt8.self).baseAddress, &pub) }
+        guard r == 0 else { return nil }
+        secret = s
+        publicKey = pub
     }
 
+    /// A heap copy of the seed, only to write the key file once; the caller wipes it (SecretBytes.wipe).
+    public var privateKey: [UInt8] { secret.copyBytes() }
+
     public static func generate() -> Ed25519Key? {
-        guard let seed = Digest.random(32) else { return nil }
+        guard var seed = Digest.random(32) else { return nil }
+        defer { SecretBytes.wipe(&seed) }
         return Ed25519Key(privateKey: seed)
     }
 
     public func sign(_ message: [UInt8]) -> [UInt8]? {
         var sig = [UInt8](repeating: 0, count: 64)
-        return jg_ossl_ed25519_sign(privateKey, message, message.count, &sig) == 0 ? sig : nil
+        let r = secret.withUnsafeBytes { jg_ossl_ed25519_sign($0.bindMemory(to: UInt8.self).baseAddress, message, message.count, &sig) }
+        return r == 0 ? sig : nil
     }
 
     public static func verify(publicKey: [UInt8], message: [UInt8], signature: [UInt8]) -> Bool {

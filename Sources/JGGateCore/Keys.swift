@@ -4,19 +4,44 @@ import JGJSON
 /// The HMAC keys the gate accepts (PROTOCOL.md §4). Each key may have two accepted forms: the raw
 /// bytes of its file and the same bytes with trailing whitespace trimmed.
 public struct KeySet: Sendable {
-    public var current: [[UInt8]]
-    public var previous: [[UInt8]]
+    /// Every key form, back to back, in locked, never-dumped memory that is wiped when this key set is
+    /// replaced (SecretBytes); the lists below are ranges into it.
+    private let arena: SecretBytes?
+    private let currentRanges: [Range<Int>]
+    private let previousRanges: [Range<Int>]
+    private let agentRanges: [String: [Range<Int>]]
     /// Unix seconds; the previous key is tried while now <= previousValidUntil.
-    public var previousValidUntil: UInt64
-    /// agent id → that agent's only accepted key forms.
-    public var agentKeys: [String: [[UInt8]]]
+    public let previousValidUntil: UInt64
 
+    /// Takes copies of the keys; the caller wipes its own arrays (SecretBytes.wipe) if it holds them longer.
     public init(current: [[UInt8]], previous: [[UInt8]] = [], previousValidUntil: UInt64 = 0, agentKeys: [String: [[UInt8]]] = [:]) {
-        self.current = current
-        self.previous = previous
+        var all: [UInt8] = []
+        func place(_ forms: [[UInt8]]) -> [Range<Int>] {
+            forms.map { f in
+                let lo = all.count
+                all.append(contentsOf: f)
+                return lo..<all.count
+            }
+        }
+        currentRanges = place(current)
+        previousRanges = place(previous)
+        var a: [String: [Range<Int>]] = [:]
+        for (id, forms) in agentKeys.sorted(by: { $0.key < $1.key }) { a[id] = place(forms) }
+        agentRanges = a
+        // No memory for the secret arena means no key: every signature fails (fail closed).
+        arena = SecretBytes(taking: &all)
         self.previousValidUntil = previousValidUntil
-        self.agentKeys = agentKeys
     }
+
+    /// Whether the keys are locked in RAM (mlock can be refused by RLIMIT_MEMLOCK).
+    public var locked: Bool { arena?.locked ?? false }
+
+    private func copies(_ ranges: [Range<Int>]) -> [[UInt8]] { ranges.map { arena?.copyBytes($0) ?? [] } }
+    /// Copies on the ordinary heap: for the supervisor, which hands the keys to the gate.
+    public var current: [[UInt8]] { copies(currentRanges) }
+    public var previous: [[UInt8]] { copies(previousRanges) }
+    /// agent id → that agent's only accepted key forms.
+    public var agentKeys: [String: [[UInt8]]] { agentRanges.mapValues { copies($0) } }
 
     /// The accepted forms of a key read from a file: trailing `\n`, `\r` and spaces trimmed, and the raw
     /// bytes too when they differ.
@@ -36,19 +61,22 @@ public struct KeySet: Sendable {
             sig = signature.trimmingWhitespace()
         }
         guard sig.utf8.count == 64, let given = Self.unhex(sig) else { return false }
+        guard let arena else { return false }
         let message = Array(payload.utf8)
         var ok = false
-        func tryKeys(_ keys: [[UInt8]]) {
-            for k in keys where !k.isEmpty {
-                // No early exit: every candidate is tried so timing does not tell which one matched.
-                if Digest.constantTimeEqual(Digest.hmacSHA256(key: k, message: message), given) { ok = true }
+        func tryKeys(_ keys: [Range<Int>]) {
+            message.withUnsafeBytes { m in
+                for k in keys where !k.isEmpty {
+                    // No early exit: every candidate is tried so timing does not tell which one matched.
+                    if Digest.constantTimeEqual(Digest.hmacSHA256(key: arena, range: k, message: m), given) { ok = true }
+                }
             }
         }
-        if let a = claimedAgent, let own = agentKeys[a] {
+        if let a = claimedAgent, let own = agentRanges[a] {
             tryKeys(own)
         } else {
-            tryKeys(current)
-            if now <= previousValidUntil { tryKeys(previous) }
+            tryKeys(currentRanges)
+            if now <= previousValidUntil { tryKeys(previousRanges) }
         }
         return ok
     }

@@ -90,7 +90,7 @@ final class BrokerServer {
             let ws = state + "/workspace"
             if mkdir(ws, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws)") }
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
-            _ = chown(ws, 0, 0)
+            _ = chown(ws, getuid(), getgid())
             runner = ToolRunner(workspace: ws, stateDir: state)
             runner?.apply(tools)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel

@@ -7,7 +7,6 @@ struct ToolSettings {
     var accounts: [String: ToolAccount] = [:]
     var unavailable: [String: String] = [:]
     var hiddenPaths: [String] = []
-    var runCgroupParent: String?
 
     init() {}
 
@@ -24,7 +23,6 @@ struct ToolSettings {
         if case let .object(errs)? = s["workspace_errors"] {
             for (k, v) in errs { unavailable[k] = v.stringValue ?? "unavailable" }
         }
-        runCgroupParent = s["run_cgroup_parent"]?.stringValue
         if case let .array(h)? = s["hidden_paths"] { hiddenPaths = h.compactMap(\.stringValue).filter { $0.hasPrefix("/") } }
     }
 }
@@ -34,7 +32,6 @@ extension ToolRunner {
         accounts = t.accounts
         unavailable = t.unavailable
         hiddenPaths = t.hiddenPaths
-        if let p = t.runCgroupParent { cgroupParent = p }
     }
 }
 

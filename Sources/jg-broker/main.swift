@@ -7,9 +7,18 @@ import JGIPC
 Log.name = "jg-broker"
 signal(SIGPIPE, SIG_IGN)
 
-// The broker keeps only what running tools as another user needs: CAP_CHOWN (the workspace),
-// CAP_KILL (tool process groups), CAP_SETGID and CAP_SETUID (dropping to the tool user).
-do { try Capabilities.keepOnly([0, 5, 6, 7]) } catch { Log.error("\(error)"); exit(2) }
+// The broker runs as its own user (the only one that can read the audit files and signing key) and keeps
+// only what running tools as another user needs: CAP_CHOWN (the workspace), CAP_KILL (tool process
+// groups), CAP_SETGID and CAP_SETUID (dropping to the tool user). Not dumpable: it holds the signing key.
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
+do {
+    try Capabilities.become(identity, keeping: [0, 5, 6, 7])
+    try Privileges.notDumpable()
+} catch { Log.error("\(error)"); exit(2) }
 
 let loop = EventLoop()
 let control: ControlChannel

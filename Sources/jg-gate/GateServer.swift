@@ -486,7 +486,7 @@ enum GateSettings {
             }
             return out
         }
-        guard let current = forms(v["current"]), let previous = forms(v["previous"]),
+        guard var current = forms(v["current"]), var previous = forms(v["previous"]),
               case let .integer(until)? = v["previous_valid_until"], let u = until.uint64,
               case let .object(agents)? = v["agents"] else { return nil }
         var agentKeys: [String: [[UInt8]]] = [:]
@@ -494,6 +494,11 @@ enum GateSettings {
             guard let f = forms(a) else { return nil }
             agentKeys[id] = f
         }
-        return KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        let set = KeySet(current: current, previous: previous, previousValidUntil: u, agentKeys: agentKeys)
+        // The parsed copies go; only the key set's locked arena keeps the keys.
+        var all = current + previous + agentKeys.values.flatMap { $0 }
+        (current, previous, agentKeys) = ([], [], [:])
+        for i in all.indices { SecretBytes.wipe(&all[i]) }
+        return set
     }
 }

@@ -3,11 +3,12 @@ import JGIPC
 import JGSandbox
 
 enum Sandbox {
-    static func enterGate() throws {
-        try Capabilities.dropAll(becoming: Privileges.nobody, gid: Privileges.nobody)
+    /// The gate's own user, no capabilities, no new privileges, not dumpable (its memory holds the HMAC
+    /// keys), then the seccomp filter.
+    static func enterGate(_ identity: ComponentIdentity) throws {
+        try Capabilities.become(identity, keeping: [])
         try Privileges.noNewPrivileges()
-        // Without this, a process that changed uid cannot be inspected in /proc by the operator.
-        Privileges.setDumpable(true)
+        try Privileges.notDumpable()
         try Seccomp.denyList(SeccompProfiles.gate)
     }
 }

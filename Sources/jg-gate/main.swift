@@ -1,11 +1,18 @@
 import Glibc
 import JGGateCore
 import JGIPC
+import JGSandbox
 
 // jg-gate: the agent socket. Unprivileged; parses frames, envelopes and proposals; never executes
 // anything and never touches the audit log. fd 3 = control link, fd 4 = listening socket, fd 5 = lineage file.
 Log.name = "jg-gate"
 signal(SIGPIPE, SIG_IGN)
+
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
 
 let loop = EventLoop()
 let control: ControlChannel
@@ -27,7 +34,7 @@ if descriptors < admissionLimits.descriptorsNeeded {
 }
 
 do {
-    try Sandbox.enterGate()
+    try Sandbox.enterGate(identity)
 } catch {
     Log.error("cannot drop privileges: \(error)")
     exit(2)

@@ -252,6 +252,9 @@ final class Governance {
             let dir = agentsDir + "/" + a.id
             if a.id.contains("/") || a.id.hasPrefix(".") { continue }
             if mkdir(dir, 0o755) != 0 && errno != EEXIST { problems.append("cannot create \(dir): \(KernelPaths.errnoText(errno))"); continue }
+            // jg-broker (a member of our group, not root) makes each tool run's cgroup in here.
+            _ = chmod(dir, 0o775)
+            _ = chmod(dir + "/cgroup.procs", 0o664)
             let r = govern(path: dir, agent: a.id)
             if !r.ok { problems.append(r.message) }
         }

@@ -1,6 +1,7 @@
 import CBPF
 import Glibc
 import JGIPC
+import JGSandbox
 
 /// Where jg-kernel keeps its kernel objects. One daemon = one instance, named after its state directory,
 /// so that two daemons on one host (the e2e suite) never share maps or cgroups:
@@ -42,7 +43,7 @@ struct KernelPaths {
     /// Mount bpffs at /sys/fs/bpf when nothing is mounted there, and create /sys/fs/bpf/jinnguard. Needs
     /// CAP_SYS_ADMIN: called while the process still holds the capabilities it was started with, before
     /// it drops to CAP_BPF/CAP_PERFMON/CAP_NET_ADMIN. Returns nil or the reason it could not.
-    static func prepareBPFFS() -> String? {
+    static func prepareBPFFS(owner: ComponentIdentity) -> String? {
         if fsType(bpffs) != bpfFSMagic {
             if mount("bpf", bpffs, "bpf", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700") != 0 {
                 return "cannot mount bpffs at \(bpffs): \(String(cString: strerror(errno)))"
@@ -51,6 +52,16 @@ struct KernelPaths {
         }
         if mkdir(pinBase, 0o700) != 0 && errno != EEXIST {
             return "cannot create \(pinBase): \(String(cString: strerror(errno)))"
+        }
+        // jg-kernel, no longer root, must reach and write the pin base: bpffs is usually mounted 0700, so it
+        // gets search permission (x) only — nothing in it can be listed, every pin keeps its owner-only mode —
+        // and /sys/fs/bpf/jinnguard becomes group jg-kernel, 0770 (root keeps it: other instances on this host
+        // keep theirs). Its own instance directory it creates itself; one left by a root-uid jg-kernel was
+        // handed over by the supervisor.
+        var st = stat()
+        if lstat(bpffs, &st) == 0, st.st_mode & 0o011 != 0o011 { _ = chmod(bpffs, (st.st_mode & 0o7777) | 0o011) }
+        if lchown(pinBase, UInt32.max, owner.gid) != 0 || chmod(pinBase, 0o770) != 0 {
+            return "cannot give \(pinBase) to group \(owner.gid): \(String(cString: strerror(errno)))"
         }
         return nil
     }

@@ -14,16 +14,31 @@ Log.name = "jg-kernel"
 signal(SIGPIPE, SIG_IGN)
 
 if CommandLine.arguments.count >= 2 && CommandLine.arguments[1] == "detach" {
+    // Break-glass, run by root by hand: no component identity.
     exit(Detach.run(instance: CommandLine.arguments.count >= 3 ? CommandLine.arguments[2] : nil))
 }
 
-// bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below.
-let bpffsProblem = KernelPaths.prepareBPFFS()
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
+
+// bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below. The pin
+// tree is handed to our own user while we can still chown (pins left by an earlier run included).
+let bpffsProblem = KernelPaths.prepareBPFFS(owner: identity)
 if let bpffsProblem { Log.warn(bpffsProblem) }
 
+// The BPF objects may sit below directories only root can search (a clone in /root): open their directory
+// now, and load them through this descriptor once we are jg-kernel.
+let objectDirectory = ObjectDirectory.openWhileRoot()
+
 let CAP_NET_ADMIN: Int32 = 12, CAP_PERFMON: Int32 = 38, CAP_BPF: Int32 = 39
-do { try Capabilities.keepOnly([CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF]) } catch { Log.error("\(error)"); exit(2) }
-try? Privileges.noNewPrivileges()
+do {
+    try Capabilities.become(identity, keeping: [CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF])
+    try Privileges.noNewPrivileges()
+    try Privileges.notDumpable()
+} catch { Log.error("\(error)"); exit(2) }
 jg_bpf_set_logging(0)
 
 let loop = EventLoop()
@@ -150,7 +165,7 @@ control.onConfigure = { canonical, settingsText in
             return (false, "settings need bpf_dir and state_dir")
         }
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
-        state.start(bpfDir: envDir ?? bpfDir, stateDir: stateDir)
+        state.start(bpfDir: objectDirectory.path(for: envDir ?? bpfDir), stateDir: stateDir)
     }
     var notes: [String] = []
     if let g = state.governance {

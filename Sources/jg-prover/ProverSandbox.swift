@@ -3,12 +3,12 @@ import JGIPC
 import JGSandbox
 
 enum ProverSandbox {
-    /// No filesystem (an empty root), no identity, no capabilities, no new privileges.
-    static func enter(emptyRoot: String?) throws {
+    /// No filesystem (an empty root), its own user, no capabilities, no new privileges, not dumpable.
+    static func enter(emptyRoot: String?, as identity: ComponentIdentity) throws {
         if let root = emptyRoot { try Privileges.chrootEmpty(root) }
-        try Capabilities.dropAll(becoming: Privileges.nobody, gid: Privileges.nobody)
+        try Capabilities.become(identity, keeping: [])
         try Privileges.noNewPrivileges()
-        Privileges.setDumpable(true)
+        try Privileges.notDumpable()
     }
 
     /// After the first policy is compiled the prover only computes: no files, sockets or processes.

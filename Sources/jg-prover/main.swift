@@ -3,17 +3,26 @@ import JGIPC
 import JGJSON
 import JGPolicy
 import JGProverCore
+import JGSandbox
 
 // jg-prover: one Z3 context for the life of the process; checks each request's invariants and the
 // ceiling against daemon-authoritative values, then hands the verdict to the broker. fd 3 = control link.
 Log.name = "jg-prover"
 signal(SIGPIPE, SIG_IGN)
 
-// `jg-prover sandbox-selftest EMPTY_DIR`: enter exactly the sandbox the running prover uses, then try what
-// it must not be able to do, and print each errno. Tests run it to prove the confinement, not just read it.
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "sandbox-selftest" {
+let identity: ComponentIdentity
+switch ComponentIdentity.fromCommandLine() {
+case .success(let i): identity = i
+case .failure(let e): Log.error("\(e)"); exit(2)
+}
+let args = ComponentIdentity.strip(CommandLine.arguments)
+
+// `jg-prover sandbox-selftest EMPTY_DIR --run-as=UID:GID`: enter exactly the sandbox the running prover
+// uses, then try what it must not be able to do, and print each errno. Tests run it to prove the
+// confinement, not just read it.
+if args.count == 3 && args[1] == "sandbox-selftest" {
     do {
-        try ProverSandbox.enter(emptyRoot: CommandLine.arguments[2])
+        try ProverSandbox.enter(emptyRoot: args[2], as: identity)
         try ProverSandbox.lockDown()
     } catch {
         print("sandbox: failed: \(error)")
@@ -44,7 +53,7 @@ control.onConfigure = { policy, settings in
     if !sandboxed {
         // The empty root is known only from the settings; confine before the first policy is parsed.
         let root = (try? JSONParser.parse(settings))?["empty_root"]?.stringValue
-        do { try ProverSandbox.enter(emptyRoot: root) } catch { return (false, "cannot sandbox: \(error)") }
+        do { try ProverSandbox.enter(emptyRoot: root, as: identity) } catch { return (false, "cannot sandbox: \(error)") }
         sandboxed = true
     }
     let r = prover.configure(policy: policy)

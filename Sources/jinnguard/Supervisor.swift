@@ -63,13 +63,15 @@ final class Supervisor {
         return s["planes"] ?? s
     }
     var signals: SignalSource!
+    /// Each component's own system user (ComponentUsers) and the cgroup subtree delegated to them.
+    var users: ComponentUsers!
+    var cgroups: KernelDelegation?
     var metrics: MetricsServer?
     var shuttingDown = false
     var announcedReady = false
     let binDir: String
     /// Per-agent tool uids and size-limited workspaces (WorkspacePreparer.swift).
     let workspaces: WorkspacePreparer
-    var runCgroupParent: String?
     var linkRepairs = LinkRepairs()
     var lastLivenessTick = 0.0
     /// status.json as last written: rewritten on every change, and only then.
@@ -99,7 +101,9 @@ final class Supervisor {
         for c in Component.allCases where access(binDir + "/" + c.rawValue, X_OK) != 0 {
             throw StartError(description: "component executable \(binDir)/\(c.rawValue) not found")
         }
+        users = try ComponentUsers.ensure()
         let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+        try users.refuseOverlap(agentUIDs: p.runtime.allowedPeerUIDs + p.agents.flatMap(\.allowedPeerUIDs))
         canonicalPolicy = try PolicyCheck.canonicalForm(p)
         policy = p
         // Logged once start-up cannot fail any more: a refused start says one line.
@@ -107,19 +111,14 @@ final class Supervisor {
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
-        let lfd = open(settings.lineageFile, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        try StateLayout.tighten(state: settings.stateDir, policyFile: settings.policyFile, lineageFile: settings.lineageFile,
+                                auditLog: settings.auditLog, broker: users[.broker])
+        let lfd = open(settings.lineageFile, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
         lineage = OwnedFD(adopting: lfd)
         listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
-        // jg-kernel keeps no CAP_DAC_OVERRIDE: give it a cgroup subtree of its own to govern.
-        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
-            if mkdir(root + "/jinnguard", 0o755) != 0 && errno != EEXIST { Log.warn("cannot create \(root)/jinnguard: \(String(cString: strerror(errno)))") }
-            // The broker's run cgroups of this instance, apart from any other instance's (a tool run
-            // without its cgroup is refused unless best_effort).
-            let runs = root + "/jinnguard/" + KernelInstance.name(stateDir: settings.stateDir) + "-runs"
-            if mkdir(runs, 0o755) == 0 || errno == EEXIST { runCgroupParent = runs }
-            break
-        }
+        // jg-kernel and jg-broker are not root: delegate them the cgroup subtree they govern and fill.
+        cgroups = KernelDelegation.prepare(stateDir: settings.stateDir, users: users)
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
             metrics?.details = { [unowned self] in
@@ -178,7 +177,7 @@ final class Supervisor {
             from[i] = d.raw
         }
         let path = binDir + "/" + c.rawValue
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup(users[c].argument), nil]
         defer { argv.forEach { free($0) } }
         let pid = jg_sys_spawn(path, &argv, from, to, Int32(from.count))
         theirs.close()
@@ -189,6 +188,7 @@ final class Supervisor {
             return
         }
         child.pid = pid
+        if c == .broker { cgroups?.place(brokerPid: pid) }
         child.startedAt = Monotonic.now
         child.configured = false
         child.liveness = Liveness(now: Monotonic.now)
@@ -242,8 +242,7 @@ final class Supervisor {
         case .broker:
             return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
                                              ("policy_warnings", .array(policyWarnings.map { .string($0) })),
-                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) })),
-                                             ("run_cgroup_parent", runCgroupParent.map { .string($0) } ?? .null)] + workspaces.brokerSettings))
+                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) }))] + workspaces.brokerSettings))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
@@ -323,7 +322,7 @@ final class Supervisor {
         guard text != lastStatusText else { return }
         let path = settings.stateDir + "/status.json"
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         let b = Array(text.utf8)
         let okWrite = write(fd, b, b.count) == b.count
@@ -386,6 +385,7 @@ final class Supervisor {
     func reload() {
         do {
             let (p, warnings) = try PolicyCheck.loadAnalyzed(path: settings.policyFile)
+            try users.refuseOverlap(agentUIDs: p.runtime.allowedPeerUIDs + p.agents.flatMap(\.allowedPeerUIDs))
             canonicalPolicy = try PolicyCheck.canonicalForm(p)
             policy = p
             setWarnings(warnings)
@@ -422,7 +422,7 @@ final class Supervisor {
         unlink(settings.socketPath)
         unlink(settings.stateDir + "/status.json")
         workspaces.unmountAll()
-        if let runCgroupParent { rmdir(runCgroupParent) }
+        cgroups?.remove()
     }
 
     /// What no tool may see, whatever directory it sits in.

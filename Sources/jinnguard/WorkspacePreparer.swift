@@ -40,8 +40,8 @@ final class WorkspacePreparer {
     func prepare(_ policy: Policy) throws(Failure) {
         if mkdir(root, 0o755) != 0 && errno != EEXIST { throw Failure(description: "mkdir \(root): \(errnoText())") }
         if mkdir(imageDir, 0o700) != 0 && errno != EEXIST { throw Failure(description: "mkdir \(imageDir): \(errnoText())") }
-        // The tools' uids search the workspace root only; the images are root's alone.
-        _ = chown(root, 0, 0); _ = chmod(root, 0o755)
+        // The tools' uids search the workspace root (StateLayout gives it to jg-broker); the images are root's alone.
+        _ = chmod(root, 0o755)
         _ = chown(imageDir, 0, 0); _ = chmod(imageDir, 0o700)
         var accounts: ToolAccounts
         do { accounts = try ToolAccounts(range: range, persisted: Files.readText(accountsFile) ?? "") } catch {

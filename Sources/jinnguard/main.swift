@@ -38,7 +38,9 @@ struct Run: ParsableCommand {
         let state = absolute(stateDir)
         let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }
         do {
-            try makeDir(state, 0o755)
+            // Each component's own user, and the state directory laid out for them (StateLayout).
+            let users = try ComponentUsers.ensure()
+            try StateLayout.prepareDirectory(state, broker: users[.broker])
             try makeDir(state + "/empty", 0o555)
             var policyPath = policyFile.map(absolute)
             if policyPath == nil {
@@ -105,7 +107,7 @@ func makeDir(_ path: String, _ mode: mode_t) throws {
 }
 
 func writeFile(_ path: String, _ text: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw SystemError("create \(path)") }
     defer { close(fd) }
     let b = Array(text.utf8)

@@ -335,7 +335,9 @@ class Daemon:
         self.sockdir = short_dir()
         self.socket = self.sockdir / "jg.sock"
         self.lineage = self.root / "lineage.json"
-        self.audit = self.root / "audit.jsonl"
+        # The audit log lives where its writer, jg-broker (its own non-root user), can create files next
+        # to it: in the state directory (pytest's tmp_path is root's 0700).
+        self.audit = self.sockdir / "state" / "audit.jsonl"
         self.policy = self.root / "policy.yaml"
         self.secret_file = self.root / "secret"
         self.secret = secret or ("e2e-" + os.urandom(16).hex()).encode()

@@ -1,6 +1,7 @@
 """Process layout: four components, four executables, the gate unprivileged."""
 
 import os
+import pwd
 from pathlib import Path
 
 from e2e_helpers import COMPONENTS, proc_status
@@ -20,8 +21,10 @@ def test_four_components_four_executables(daemon):
 def test_gate_unprivileged(daemon):
     gate = daemon.wait_components()["jg-gate"]
     st = proc_status(gate)
-    assert st["Uid"].split() == ["65534"] * 4, st["Uid"]
-    assert st["Gid"].split()[0] != "0", st["Gid"]
+    # its own user (DESIGN.md §1), not the shared nobody
+    own = pwd.getpwnam("jg-gate")
+    assert st["Uid"].split() == [str(own.pw_uid)] * 4 and own.pw_uid not in (0, 65534), st["Uid"]
+    assert st["Gid"].split() == [str(own.pw_gid)] * 4 and own.pw_gid not in (0, 65534), st["Gid"]
     assert st["CapEff"] == "0000000000000000", st["CapEff"]
     assert st["CapPrm"] == "0000000000000000", st["CapPrm"]
     assert st.get("CapAmb", "0000000000000000") == "0000000000000000"
@@ -43,10 +46,11 @@ def test_no_component_runs_as_root_except_as_needed(daemon):
 
 
 def test_prover_sandboxed(daemon):
-    """The prover runs with no identity, no capabilities, an empty root and a seccomp filter."""
+    """The prover runs as its own user, with no capabilities, an empty root and a seccomp filter."""
     prover = daemon.wait_components()["jg-prover"]
     st = proc_status(prover)
-    assert st["Uid"].split() == ["65534"] * 4, st["Uid"]
+    own = pwd.getpwnam("jg-prover")
+    assert st["Uid"].split() == [str(own.pw_uid)] * 4 and own.pw_uid not in (0, 65534), st["Uid"]
     assert st["CapEff"] == "0000000000000000" and st["CapBnd"] == "0000000000000000", st
     assert st["NoNewPrivs"] == "1"
     assert st.get("Seccomp") == "2", st.get("Seccomp")

@@ -159,19 +159,27 @@ def test_hung_prover_times_out_and_is_restarted(daemon):
     assert "DENY_PROVER_TIMEOUT" in Path(daemon.audit).read_text(), "the timeout is audited"
 
 
-def test_prover_sandbox_cannot_open_files_or_create_sockets(tmp_path):
-    """Issue 3: the prover's sandbox (empty root, nobody, no capabilities, seccomp) is entered for real by
-    `jg-prover sandbox-selftest`, which then tries to open files, create sockets and fork."""
+def test_prover_sandbox_cannot_open_files_or_create_sockets(tmp_path, daemon):
+    """Issue 3: the prover's sandbox (empty root, its own user, no capabilities, seccomp) is entered for real
+    by `jg-prover sandbox-selftest`, which then tries to open files, create sockets and fork. The daemon
+    made sure the jg-prover user exists; the self-test runs as that user, as the running prover does."""
     import os
+    import pwd
     import subprocess
+    own = pwd.getpwnam("jg-prover")
+    assert own.pw_uid not in (0, 65534)
     empty = tmp_path / "empty"
     empty.mkdir()
     os.chmod(tmp_path, 0o755)
     os.chmod(empty, 0o555)
     prover = os.path.join(os.path.dirname(JINNGUARD_BIN), "jg-prover")
-    r = subprocess.run([prover, "sandbox-selftest", str(empty)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([prover, "sandbox-selftest", str(empty), f"--run-as={own.pw_uid}:{own.pw_gid}"],
+                       capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
     for what in ("open /etc/passwd", "open /proc/self/status", "socket AF_INET", "socket AF_UNIX", "fork"):
         assert lines.get(what, "").startswith("denied errno=1"), (what, r.stdout)
-    assert "uid=65534 euid=65534" in r.stdout
+    assert f"uid={own.pw_uid} euid={own.pw_uid}" in r.stdout, r.stdout
+    # without an identity of its own it refuses to run at all (no fallback to a shared user)
+    bare = subprocess.run([prover, "sandbox-selftest", str(empty)], capture_output=True, text=True, timeout=30)
+    assert bare.returncode != 0 and "--run-as" in bare.stderr, bare.stdout + bare.stderr

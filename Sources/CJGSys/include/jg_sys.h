@@ -55,3 +55,8 @@ int jg_sys_setfsgid(unsigned gid);
 
 /// Returns freed heap pages to the kernel (glibc malloc_trim(0)); 1 if memory was released.
 int jg_sys_release_free_memory(void);
+/// access(path, mode) as another user: a forked child drops to uid/gid/groups and asks. Returns 0 when
+/// allowed, else the errno the child saw (or of the fork). For start-up checks only.
+int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups);
+/// Writes the decimal `pid` to the open cgroup.procs `fd` (one write, as the kernel wants it).
+int jg_sys_write_pid(int fd, int pid);

@@ -34,3 +34,14 @@ jg_ossl_gcm_key *jg_ossl_gcm_key_new(const uint8_t key[32]);
 int jg_ossl_gcm_key_seal(jg_ossl_gcm_key *k, const uint8_t nonce[12], const void *aad, size_t aad_len,
                          const void *in, size_t len, uint8_t *out, uint8_t tag[16]);
 void jg_ossl_gcm_key_free(jg_ossl_gcm_key *k);
+
+/// Memory for key material: its own anonymous mapping (rounded up to pages), excluded from core dumps
+/// (MADV_DONTDUMP), zero in any forked child (MADV_WIPEONFORK: the broker forks tool runs), and locked
+/// (mlock) when RLIMIT_MEMLOCK allows; *locked says whether it is. NULL with errno on failure.
+void *jg_ossl_secret_alloc(size_t len, int *locked);
+/// jg_ossl_secret_alloc, then `len` bytes copied in from `src`.
+void *jg_ossl_secret_dup(const void *src, size_t len, int *locked);
+/// Wipes (explicit_bzero), unlocks and unmaps what jg_ossl_secret_alloc returned for `len`.
+void jg_ossl_secret_free(void *p, size_t len);
+/// explicit_bzero: a store the compiler may not drop.
+void jg_ossl_wipe(void *p, size_t len);

@@ -4,7 +4,7 @@ import CJGSys
 /// Dropping a component to its privileges at start (DESIGN.md §1). Capabilities themselves are
 /// handled by the CCap shim in each component that keeps any.
 public enum Privileges {
-    /// The unprivileged identity components run as when they need no user of their own.
+    /// The shared unprivileged identity; no component runs as it (each has its own, ComponentIdentity).
     public static let nobody: UInt32 = 65534
 
     /// setgroups([]) + setgid + setuid, in that order; then verifies that root cannot be regained.
@@ -19,8 +19,12 @@ public enum Privileges {
         guard jg_sys_set_no_new_privs() == 0 else { throw SystemError("prctl(PR_SET_NO_NEW_PRIVS)") }
     }
 
-    /// Keeps the process dumpable after setuid so that /proc/PID/status stays readable by the operator.
-    public static func setDumpable(_ on: Bool) { _ = jg_sys_set_dumpable(on ? 1 : 0) }
+    /// Not dumpable: no process of another uid (nor of its own, without ptrace rights) can read its
+    /// memory through /proc/PID/mem or process_vm_readv, and it leaves no core. Root still reads
+    /// /proc/PID/status. Components call it once start-up is done (DESIGN.md §1).
+    public static func notDumpable() throws(SystemError) {
+        guard jg_sys_set_dumpable(0) == 0 else { throw SystemError("prctl(PR_SET_DUMPABLE, 0)") }
+    }
 
     /// Confines the filesystem view to an empty directory.
     public static func chrootEmpty(_ dir: String) throws(SystemError) {
