@@ -177,6 +177,14 @@ static const char *const secret_paths[] = {
 static int build_view(struct child *c) {
     const jg_tool_spec *s = c->s;
     char dst[PATH_MAX];
+    /* Exposed paths are opened before the new root covers /tmp (they may live there), bound through the
+       descriptor later; one that does not exist fails the view. */
+    int exposed[16], nexposed = 0;
+    for (const char *const *p = s->exposed_paths; p && *p; p++) {
+        if (nexposed == 16) { errno = E2BIG; return -1; }
+        if ((exposed[nexposed] = open(*p, O_PATH | O_CLOEXEC)) < 0) return -1;
+        nexposed++;
+    }
     if (mount("jg-root", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755") != 0) return -1;
     if (touch(ROOT "/.jg-empty", 0) != 0) return -1;
     for (const char *const *p = s->system_paths; p && *p; p++) if (bind_system(*p) != 0) return -1;
@@ -219,6 +227,19 @@ static int build_view(struct child *c) {
     if (rooted(dst, sizeof dst, s->workspace) != 0 || mkdir_p(dst, 0755) != 0) return -1;
     if (mount(".", dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
     if (set_attr(dst, JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
+    /* Last, so that neither the private /tmp nor a hidden path covers them. */
+    for (int i = 0; i < nexposed; i++) {
+        struct stat st;
+        char src[64];
+        if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, s->exposed_paths[i]) != 0) return -1;
+        char *slash = strrchr(dst, '/');
+        if (slash && slash != dst) { *slash = 0; if (mkdir_p(dst, 0755) != 0) return -1; *slash = '/'; }
+        if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
+        snprintf(src, sizeof src, "/proc/self/fd/%d", exposed[i]);
+        if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (set_attr(dst, JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
+        close(exposed[i]);
+    }
     if (set_attr(ROOT, JG_MOUNT_ATTR_RDONLY, 0) != 0) return -1;
 
     /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the view. */

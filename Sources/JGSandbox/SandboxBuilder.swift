@@ -48,14 +48,15 @@ public enum SandboxBuilder {
         let argv = cstrings(spec.arguments)
         let envp = cstrings(spec.environment)
         let system = cstrings(spec.systemPaths), hidden = cstrings(spec.hiddenPaths), devices = cstrings(spec.devices)
-        defer { for list in [argv, envp, system, hidden, devices] { list.forEach { free($0) } } }
+        let exposed = cstrings(spec.exposedPaths)
+        defer { for list in [argv, envp, system, hidden, devices, exposed] { list.forEach { free($0) } } }
         var outcome = jg_tool_outcome()
         let filter = spec.seccompFilter
         let outFD = stdout.raw, errFD = stderr.raw
         let pid: Int32 = spec.workspace.withCString { ws in
             spec.executable.withCString { path in
                 filter.withUnsafeBytes { f in
-                    withPointers(argv, envp, system, hidden, devices) { av, ev, sp, hp, dp in
+                    withPointers(argv, envp, system, hidden, devices, exposed) { av, ev, sp, hp, dp, xp in
                         var s = jg_tool_spec()
                         s.path = path
                         s.argv = av
@@ -76,6 +77,7 @@ public enum SandboxBuilder {
                         s.system_paths = sp
                         s.hidden_paths = hp
                         s.devices = dp
+                        s.exposed_paths = xp
                         s.tmp_mb = spec.tmpMB
                         s.layers = spec.layers.rawValue
                         s.required = spec.requiredLayers.rawValue
@@ -100,16 +102,21 @@ public enum SandboxBuilder {
 
     private static func withPointers<R>(_ a: [UnsafeMutablePointer<CChar>?], _ b: [UnsafeMutablePointer<CChar>?],
                                         _ c: [UnsafeMutablePointer<CChar>?], _ d: [UnsafeMutablePointer<CChar>?],
-                                        _ e: [UnsafeMutablePointer<CChar>?],
+                                        _ e: [UnsafeMutablePointer<CChar>?], _ f: [UnsafeMutablePointer<CChar>?],
                                         _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>?, UnsafePointer<UnsafeMutablePointer<CChar>?>?,
                                                  UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?,
-                                                 UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+                                                 UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
         let cc = c.map { UnsafePointer($0) }, dd = d.map { UnsafePointer($0) }, ee = e.map { UnsafePointer($0) }
+        let ff = f.map { UnsafePointer($0) }
         return a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 cc.withUnsafeBufferPointer { pc in
                     dd.withUnsafeBufferPointer { pd in
-                        ee.withUnsafeBufferPointer { pe in body(pa.baseAddress, pb.baseAddress, pc.baseAddress, pd.baseAddress, pe.baseAddress) }
+                        ee.withUnsafeBufferPointer { pe in
+                            ff.withUnsafeBufferPointer { pf in
+                                body(pa.baseAddress, pb.baseAddress, pc.baseAddress, pd.baseAddress, pe.baseAddress, pf.baseAddress)
+                            }
+                        }
                     }
                 }
             }

@@ -14,6 +14,9 @@ public struct SandboxSpec: Sendable {
     /// Paths covered by an empty read-only mount wherever they would show in the view (the daemon's state,
     /// socket, policy and audit log), on top of the builder's own list of secrets under /etc.
     public var hiddenPaths: [String] = []
+    /// Host paths bound read-only at the same path, last of all: what a locked agent or an MCP upstream
+    /// server may reach besides its workspace (the Jinn Guard socket). Must exist; never below a hidden path.
+    public var exposedPaths: [String] = []
     /// Device names bound into the view's /dev.
     public var devices = ["null", "zero", "full", "random", "urandom"]
     public var tmpMB: UInt32 = 64

@@ -41,6 +41,8 @@ typedef struct {
     const char *const *system_paths; /* NULL-terminated: bound read-only into the view (symlinks recreated) */
     const char *const *hidden_paths; /* NULL-terminated: covered by an empty read-only mount where they show */
     const char *const *devices;      /* NULL-terminated: /dev/NAME bound into the view's /dev */
+    const char *const *exposed_paths; /* NULL-terminated: bound read-only at the same path, last of all (a
+                                         locked agent's Jinn Guard socket); never below a hidden directory */
     unsigned tmp_mb;             /* size of the private /tmp */
     unsigned layers;             /* JG_TOOL_* wanted */
     unsigned required;           /* JG_TOOL_* whose failure fails the start (the rest are skipped) */
