@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "JGSandbox", dependencies: ["JGIPC", "JGCrypto", "CSeccomp", "CCap", "CJGSys"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
-        .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
+        .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
 
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),

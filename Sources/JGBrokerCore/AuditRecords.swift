@@ -110,6 +110,11 @@ public enum AuditRecords {
     }
 
     /// An event of the daemon itself (kernel planes, recoveries, shutdown).
+    /// An event about one agent (a canary tripwire, an operator's counter reset, a journal failure).
+    public static func agentEvent(_ cls: String, agent: String, source: String, details: [(String, JSONValue)]) -> AuditEntryParts {
+        event(cls, signals: ["agent=\(agent)", "component=\(source)"], details: [("agent", .string(agent))] + details)
+    }
+
     public static func event(_ cls: String, signals: [String], details: [(String, JSONValue)]) -> AuditEntryParts {
         AuditEntryParts(observation: .object([]), intent: .object([("class", .string(cls)), ("signals", .array(signals.map { .string($0) }))]),
                         assessment: .object([]), decision: .object(details))

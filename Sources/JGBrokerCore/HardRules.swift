@@ -1,4 +1,5 @@
 import Glibc
+import JGGateCore
 import JGIPC
 import JGJSON
 import JGPolicy
@@ -55,6 +56,11 @@ public enum HardRules {
             let cmd = (a.command ?? "").lowercased()
             if cmd.trimmingWhitespace().isEmpty { return "empty command" }
             if let d = destructive.first(where: { cmd.contains($0) }) { return "destructive command (\"\(d)\")" }
+            // Read again as the shell reads it: quotes removed, and options however they are split.
+            let words = ShellWords.split(cmd)
+            let plain = ShellWords.join(words)
+            if let d = destructive.first(where: { plain.contains($0) }) { return "destructive command (\"\(d)\")" }
+            if let why = DestructiveCommands.violation(words) { return why }
             return nil
         case "file_write", "file_read":
             guard let p = a.path, !p.isEmpty else { return "missing path" }

@@ -40,6 +40,8 @@ public struct ToolRunner {
     /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
     /// ask jg-kernel to govern exactly that cgroup.
     public var onRunCgroup: ((String, String, Bool) -> Void)?
+    /// The policy's canary resources: a decoy of each is planted in every agent workspace (CanaryDecoys).
+    public var canaryResources: [String] = []
 
     public init(workspace: String, stateDir: String? = nil) {
         self.workspace = workspace
@@ -64,6 +66,7 @@ public struct ToolRunner {
         r.workspace = a.workspace
         r.uid = a.uid
         r.gid = a.uid
+        CanaryDecoys.plant(canaryResources, in: a.workspace, uid: a.uid, gid: a.uid)
         return r
     }
 

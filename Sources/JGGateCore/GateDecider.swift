@@ -15,6 +15,10 @@ public final class GateDecider {
     public static let kernelRiskBump = 20.0
     public static let kernelWindow = 300.0
 
+    /// Agents whose processes opened a canary decoy (jg-kernel's open telemetry): every later request of
+    /// theirs is DENY_CANARY_TRIPWIRE for the life of the gate. Value: what was opened.
+    public var trippedAgents: [String: String] = [:]
+
     public func recordKernelDenial(agent: String, now: Double) {
         let c = kernelDenials[agent]?.count ?? 0
         kernelDenials[agent] = (c + 1, now)
@@ -98,7 +102,10 @@ public final class GateDecider {
         guard lineage.accept(agent: agentID, sequence: p.sequenceCounter) else {
             return .deny(.replay, reason: "sequence_counter \(p.sequenceCounter) not above \(lineage.lastSequence(agentID))", ctx)
         }
-        // Step 9.
+        // Step 9: a tripped tripwire first, then the request's own text.
+        if let opened = trippedAgents[agentID] {
+            return .deny(.canary, reason: "agent opened canary decoy \"\(opened)\" earlier (tripwire)", ctx)
+        }
         if let hit = canaryHit(p) { return .deny(.canary, reason: "canary resource \"\(hit)\" touched", ctx) }
         // Step 10.
         if !agent.allowedIntents.isEmpty && !agent.allowedIntents.contains(p.intentName ?? "") {
@@ -109,8 +116,8 @@ public final class GateDecider {
         // Step 12.
         if let why = runtimeViolation(p, peer: peer, obs: obs) { return .deny(.runtimePolicy, reason: why, ctx) }
         // Step 13.
-        guard lineage.takeQuota(session: ctx.lineage, quota: agent.maxSequenceQuota) else {
-            return .deny(.quotaExhausted, reason: "lineage session used its \(agent.maxSequenceQuota) decisions", ctx)
+        guard lineage.takeQuota(agent: agentID, quota: agent.maxSequenceQuota) else {
+            return .deny(.quotaExhausted, reason: "agent used its \(agent.maxSequenceQuota) decisions", ctx)
         }
         // Step 14.
         let before = lineage.counters(agentID)
@@ -137,11 +144,21 @@ public final class GateDecider {
 
     func canaryHit(_ p: Proposal) -> String? {
         guard !policy.canaryResources.isEmpty else { return nil }
+        if canaryMatcherSource != policy.canaryResources {
+            canaryMatcher = CanaryMatcher(policy.canaryResources)
+            canaryMatcherSource = policy.canaryResources
+        }
         var hay: [String] = []
         if let i = p.intentName { hay.append(i) }
-        if let a = p.proposedAction { hay += [a.command, a.path, a.url, a.contents, a.method].compactMap { $0 } }
-        return policy.canaryResources.first { c in hay.contains { TextSearch.contains($0, c) } }
+        var shell: String?
+        if let a = p.proposedAction {
+            hay += [a.command, a.path, a.url, a.contents, a.method].compactMap { $0 }
+            if a.kind == "shell_command" { shell = a.command }
+        }
+        return canaryMatcher.hit(texts: hay, shellCommand: shell)
     }
+    private var canaryMatcher = CanaryMatcher([])
+    private var canaryMatcherSource: [String] = []
 
     func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation) -> String? {
         let rt = policy.runtime

@@ -35,7 +35,11 @@ public struct Proposal: Sendable {
         for (k, val) in pairs {
             switch k {
             case "sequence_counter":
-                guard case let .integer(i) = val, let u = i.uint64 else { throw Malformed(reason: "sequence_counter must be an integer in 0…2^64−1") }
+                // Above 2^63−1 is malformed: one such counter, once accepted, would leave no higher one and lock
+                // the agent out for good (the SDK's time-based counters, about 1.8·10^18, stay below it).
+                guard case let .integer(i) = val, let u = i.uint64, u <= UInt64(Int64.max) else {
+                    throw Malformed(reason: "sequence_counter must be an integer in 0…2^63−1")
+                }
                 p.sequenceCounter = u
                 haveSequence = true
             case "agent_id":

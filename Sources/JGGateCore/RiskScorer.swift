@@ -53,7 +53,13 @@ public enum RiskScorer {
         if let s = p.sourceCode { body(s) }
         for s in p.requestedCapabilities { body(s) }
         if let a = p.proposedAction {
-            if let s = a.command { body(s) }
+            if let s = a.command {
+                body(s)
+                // The words the shell would run, quotes removed: `su''do` reads as sudo.
+                if a.kind == "shell_command" && s.utf8.contains(where: { $0 == UInt8(ascii: "'") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "$") }) {
+                    body(ShellWords.unquoted(s))
+                }
+            }
             if let s = a.path { body(s) }
             if let s = a.url { body(s) }
         }

@@ -111,6 +111,7 @@ final class BrokerServer {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
+        runner?.canaryResources = p.canaryResources
         report()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
     }
@@ -144,6 +145,13 @@ final class BrokerServer {
     }
 
     func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
+        if GateToBroker(rawValue: r.type) == .agentEvent {
+            guard let agent = r.string(), let kind = r.string(), let detail = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "gate→broker", reason: "malformed agentEvent")
+            }
+            events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jg-gate", details: [("detail", .string(detail))]))
+            return
+        }
         guard GateToBroker(rawValue: r.type) == .auditDenied, let id = r.u64(), let token = r.string(), let reason = r.string(),
               var ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "gate→broker", reason: "unexpected or malformed message \(r.type)")

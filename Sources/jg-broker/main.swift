@@ -1,6 +1,8 @@
 import JGSandbox
 import Glibc
 import JGIPC
+import JGJSON
+import JGBrokerCore
 
 // jg-broker: the only component that acts on the world and the only one that writes the audit chain.
 // fd 3 = control link.
@@ -26,6 +28,13 @@ do { control = try ControlChannel(component: .broker, loop: loop) } catch { Log.
 let broker = BrokerServer(loop: loop, control: control)
 control.onConfigure = { policy, settings in broker.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in broker.link(peer, fd) }
+// The supervisor's own audit records (an operator's counter reset).
+control.onRequest = { type, r, _ in
+    guard type == .auditEvent, let kind = r.string(), let agent = r.string(), let text = r.string(), r.atEnd,
+          case let .object(details)? = try? JSONParser.parse(text) else { return false }
+    broker.events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jinnguard", details: details))
+    return true
+}
 let term = try? SignalSource(signals: [SIGTERM, SIGINT])
 if let term {
     loop.register(term.fd.raw, events: Int16(POLLIN)) { _ in

@@ -86,7 +86,11 @@ final class GateServer {
         // before anything about those requests leaves: the prover and broker links flush it before each of
         // their writes, `reply` before answering an agent, and every iteration ends with it.
         lineage.deferWrites = true
-        loop.onIteration = { [unowned self] in self.lineage.flush() }
+        loop.onIteration = { [unowned self] in
+            self.lineage.flush()
+            if self.lineage.wantsCompaction && !self.compactionAnnounced { self.compactionAnnounced = true; self.statsDirty = true }
+            if !self.lineage.wantsCompaction { self.compactionAnnounced = false }
+        }
         sweep()
         publishStats()
     }
@@ -126,10 +130,19 @@ final class GateServer {
             ep.onClose = { [unowned self, unowned ep] in if self.broker === ep { self.brokerLost() } }
             // Records the previous broker never confirmed are sent again: a duplicate beats a loss.
             for (id, a) in unconfirmedAudits.sorted(by: { $0.key < $1.key }) { sendAudit(id, a) }
+            for w in pendingAgentEvents { ep.send(w) }
+            pendingAgentEvents.removeAll()
         case .kernel:
             kernel?.close()
             kernel = ep
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in
+                if KernelToGate(rawValue: r.type) == .canaryTripwire {
+                    guard let agent = r.string(), let pid = r.u32(), let path = r.string(), r.atEnd else {
+                        throw LinkProtocolError(link: "kernel→gate", reason: "malformed canaryTripwire")
+                    }
+                    self.canaryTripwire(agent: agent, pid: pid, path: path)
+                    return
+                }
                 guard KernelToGate(rawValue: r.type) == .denial, let agent = r.string(), let kind = r.string(), r.string() != nil, r.atEnd else {
                     throw LinkProtocolError(link: "kernel→gate", reason: "unexpected or malformed message \(r.type)")
                 }
@@ -162,6 +175,10 @@ final class GateServer {
 
     /// Contexts of forwarded requests, kept so that a failed hand-off can still be audited.
     var contexts: [UInt64: DecisionContext] = [:]
+    /// Agent events (GateControl.swift) waiting for a broker link.
+    var pendingAgentEvents: [LinkWriter] = []
+    /// The status report has said the journal wants compacting (sent again only after it changed).
+    var compactionAnnounced = false
 
     // MARK: link messages
 
@@ -332,6 +349,13 @@ final class GateServer {
             let id = newID()
             var ctx = ctx
             ctx.requestID = id
+            // The accepted counter must be in the journal before the request goes on: if it cannot be
+            // written, a restart could reopen the counter, so the request is denied (and audited).
+            guard lineage.flush() else {
+                queueDenial(c, fd, id, PendingAudit(token: .auditUnavailable,
+                                                    reason: "lineage journal write failed: errno \(lineage.writeError ?? 0)", context: ctx))
+                return
+            }
             guard let prover, broker != nil else {
                 let who = prover == nil ? "jg-prover" : "jg-broker"
                 queueDenial(c, fd, id, PendingAudit(token: .componentUnavailable, reason: "\(who) is not linked", context: ctx))
@@ -449,7 +473,8 @@ final class GateServer {
         if statsDirty {
             statsDirty = false
             control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil, proverStalled: proverStalled,
-                                            clients: clients.count, unconfirmed: unconfirmedAudits.count))
+                                            clients: clients.count, unconfirmed: unconfirmedAudits.count,
+                                            lineageCompactWanted: lineage.wantsCompaction))
         }
         loop.after(0.2) { [unowned self] in self.publishStats() }
     }
@@ -462,13 +487,15 @@ struct GateStats {
     var deny: UInt64 = 0
     var denials: [String: UInt64] = [:]
 
-    func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int) -> String {
+    func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int,
+              lineageCompactWanted: Bool = false) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
             ("constrain", .integer(.unsigned(constrain))), ("deny", .integer(.unsigned(deny))),
             ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
+            ("lineage_compact_wanted", .bool(lineageCompactWanted)),
         ]))
     }
 }

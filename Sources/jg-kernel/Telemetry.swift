@@ -16,6 +16,10 @@ final class Telemetry {
     private(set) var pending: [Event] = []
     /// Denials for the gate (they raise the agent's observed risk), whatever the broker does.
     private(set) var denials: [Event] = []
+    /// Opens of a canary decoy by an agent's process, for the gate (CanaryTripwire).
+    private(set) var tripwires: [Event] = []
+    /// Lower-cased file names of the policy's canary decoys (the last component of each resource).
+    var canaryNames: Set<String> = []
     static let pendingCap = 4096
     private(set) var received: UInt64 = 0
     private(set) var droppedUser: UInt64 = 0
@@ -100,6 +104,7 @@ final class Telemetry {
                 received += 1
                 log(ev)
                 if ev.kind.hasPrefix("deny_"), !ev.agent.isEmpty, denials.count < Self.pendingCap { denials.append(ev) }
+                if ev.kind == "open", !ev.agent.isEmpty, tripwires.count < Self.pendingCap, isCanary(ev.detail) { tripwires.append(ev) }
                 if queueForBroker {
                     if pending.count < Self.pendingCap { pending.append(ev) } else { droppedUser += 1 }
                 }
@@ -108,6 +113,18 @@ final class Telemetry {
             if Int(n) < buffer.count { break }
         }
         return total
+    }
+
+    /// The path's last component against the decoy names, in any case (a file system may fold case).
+    func isCanary(_ path: String) -> Bool {
+        guard !canaryNames.isEmpty else { return false }
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        return canaryNames.contains(last.lowercased())
+    }
+
+    func takeTripwires() -> [Event] {
+        defer { tripwires.removeAll(keepingCapacity: true) }
+        return tripwires
     }
 
     func takeDenials() -> [Event] {

@@ -54,6 +54,8 @@ final class KernelState {
     var gate: LinkEndpoint?
     /// The broker asked for planes before they were loaded: answer once they are.
     var planesOwed = false
+    /// Decoy file names of the policy's canaries (kept for a telemetry started after configuration).
+    var canaryNames: Set<String> = []
     /// The broker audits `event` batches (KernelToBroker.event is part of its message set).
     var brokerTakesEvents = true
 
@@ -87,6 +89,7 @@ final class KernelState {
             g.pruneVanished()
             governance = g
             if let t = Telemetry(governance: g) {
+                t.canaryNames = canaryNames
                 telemetry = t
                 loop.register(t.fd, events: Int16(POLLIN)) { [unowned self] _ in self.drainEvents() }
             }
@@ -110,7 +113,13 @@ final class KernelState {
     func flushEvents() {
         if let t = telemetry {
             let denied = t.takeDenials()
+            let tripped = t.takeTripwires()
             if let g = gate, g.isOpen {
+                for ev in tripped {
+                    var w = LinkWriter(type: KernelToGate.canaryTripwire.rawValue)
+                    w.string(ev.agent); w.u32(ev.pid); w.string(ev.detail)
+                    if !g.send(w) { break }
+                }
                 for ev in denied {
                     var w = LinkWriter(type: KernelToGate.denial.rawValue)
                     w.string(ev.agent); w.string(ev.kind); w.string(ev.detail)
@@ -167,6 +176,10 @@ control.onConfigure = { canonical, settingsText in
         let envDir = getenv("JINNGUARD_BPF_DIR").map { String(cString: $0) }
         state.start(bpfDir: objectDirectory.path(for: envDir ?? bpfDir), stateDir: stateDir)
     }
+    state.canaryNames = Set(policy.canaryResources.compactMap { r in
+        r.split(separator: "/").last.map { String($0).lowercased() }
+    })
+    state.telemetry?.canaryNames = state.canaryNames
     var notes: [String] = []
     if let g = state.governance {
         do {
@@ -210,6 +223,9 @@ control.onLink = { peer, fd in
             let agent = isGovern ? r.string() : ""
             guard let agent, r.atEnd else { throw LinkProtocolError(link: "broker→kernel", reason: "malformed govern/release") }
             state.brokerTakesEvents = true
+            // Before a run's cgroup is released (its tool has exited), what it did is drained: a decoy it
+            // opened reaches the gate before the broker's reply for that run does.
+            if !isGovern { state.drainEvents() }
             let res: Governance.Result
             if let g = state.governance {
                 res = isGovern ? g.govern(path: path, agent: agent) : g.release(path: path)

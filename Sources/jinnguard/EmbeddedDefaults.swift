@@ -4,6 +4,8 @@ enum EmbeddedDefaults {
     # Jinn Guard example policy (written by `jinnguard` on first start; edit and send SIGHUP to reload).
     global_safety_ceiling: 90.0
     deny_anonymous_agents: true
+    # Canaries: matched in any case, after shell quote removal and against shell patterns; a decoy file of each
+    # is planted in every agent workspace, and opening it denies that agent's later requests (DENY_CANARY_TRIPWIRE).
     canary_resources: ["canary_decoy_a91f"]
     enforcement_scope: {governed_path_prefixes: []}
     runtime_policy: {deny_root_peers: false, allowed_peer_uids: [], require_brokered_execution: false, require_sandbox_namespace: false}
@@ -27,7 +29,7 @@ enum EmbeddedDefaults {
         sandbox_mode: required
         allowed_intents: []
         allowed_executables: []
-        max_sequence_quota: 500
+        max_sequence_quota: 500   # decisions of this agent over all its processes (0 = unlimited)
         invariants:
           - "fused_risk <= 80"
 

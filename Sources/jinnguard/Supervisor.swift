@@ -51,6 +51,8 @@ final class Supervisor {
     var keySettings = ""
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
+    /// Journal compaction and the operator socket (LineageOperations.swift).
+    let lineageOps = LineageOperations()
 
     func setWarnings(_ w: [Finding], log: Bool = true) {
         policyWarnings = w.map { $0.formatted(file: settings.policyFile) }
@@ -117,6 +119,7 @@ final class Supervisor {
         guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
         lineage = OwnedFD(adopting: lfd)
         listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
+        try openOperatorSocket()
         // jg-kernel and jg-broker are not root: delegate them the cgroup subtree they govern and fill.
         cgroups = KernelDelegation.prepare(stateDir: settings.stateDir, users: users)
         if let port = settings.metricsPort {
@@ -266,6 +269,7 @@ final class Supervisor {
             child.status = v
             writeStatus()
             if c == .gate {
+                if v["lineage_compact_wanted"] == .bool(true) { startCompaction() }
                 metrics?.update(gateStatus: v)
                 checkReady()
                 // A prover that misses its deadline is hung (a solver cannot be interrupted from outside
@@ -289,6 +293,16 @@ final class Supervisor {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
                 if !announcedReady { shutdown(code: 1) }
             }
+        case .lineageCompacted where c == .gate:
+            guard let ok = r.bool(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad lineageCompacted")
+            }
+            compacted(ok: ok, message: msg)
+        case .counterReset where c == .gate:
+            guard let tag = r.u64(), let agent = r.string(), let ok = r.bool(), let previous = r.u64(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad counterReset")
+            }
+            counterReset(tag: tag, agent: agent, ok: ok, previous: previous, message: msg)
         case .pong:
             guard let nonce = r.u64(), r.atEnd else { throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad pong") }
             pong(from: c, nonce: nonce)
@@ -297,7 +311,7 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad linkLost")
             }
             linkLost(reporter: c, peer: peer, seq: seq)
-        case nil:
+        case nil, .lineageCompacted?, .counterReset?:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }
     }
@@ -367,6 +381,7 @@ final class Supervisor {
             child.configured = false
             child.control?.close()
             child.control = nil
+            if child.component == .gate { gateLost() }
             let how = (status & 0x7f) == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
             if shuttingDown { continue }
             child.restarts += 1
@@ -420,6 +435,7 @@ final class Supervisor {
 
     func cleanup() {
         unlink(settings.socketPath)
+        unlink(LineageOperations.socketPath(stateDir: settings.stateDir))
         unlink(settings.stateDir + "/status.json")
         workspaces.unmountAll()
         cgroups?.remove()

@@ -49,7 +49,7 @@ func fileText(_ path: String) -> String {
         let path = String(cString: template)
         defer { unlink(path) }
         let ids = ["claims_agent", "quote\"and\\back", "ünï ☃", "x"]
-        let counters: [UInt64] = [1, 9, 10, 1_764_180_000_000_000_001, UInt64.max]
+        let counters: [UInt64] = [1, 9, 10, 1_764_180_000_000_000_001, UInt64(Int64.max)]
         var expected = ""
         do {
             let store = LineageStore(file: OwnedFD(adopting: fd))
@@ -74,7 +74,7 @@ func fileText(_ path: String) -> String {
         #expect(String(decoding: bytes, as: UTF8.self) == expected)
         let again = LineageStore(file: OwnedFD(adopting: open(path, O_RDWR | O_APPEND)))
         for id in ids {
-            #expect(again.lastSequence(id) == UInt64.max)
+            #expect(again.lastSequence(id) == UInt64(Int64.max))
             #expect(!again.accept(agent: id, sequence: 1_764_180_000_000_000_002))
         }
     }

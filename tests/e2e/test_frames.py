@@ -168,11 +168,11 @@ def test_known_field_wrong_type_malformed(shared_daemon, field, value):
 
 def test_sequence_counter_range(shared_daemon):
     d = shared_daemon
-    for big in (2 ** 64, 2 ** 70):
+    for big in (2 ** 63, 2 ** 64 - 1, 2 ** 64, 2 ** 70):
         p = '{"intent_name":"read_customer_record","agent_id":"stream_agent","sequence_counter":%d}' % big
         assert d.raw_token(frame(envelope_bytes(p, d.secret))) == MALFORMED, big
-    # 2^64-1 is the largest valid counter
-    p = payload_str(proposal("stream_agent", "read_customer_record", 2 ** 64 - 1, action_risk_score=10))
+    # 2^63-1 is the largest valid counter (above it one request could lock the agent out for good)
+    p = payload_str(proposal("stream_agent", "read_customer_record", 2 ** 63 - 1, action_risk_score=10))
     assert tokens_as(NONROOT, d.socket, [frame(envelope_bytes(p, d.secret))]) == ["ALLOW"]
 
 

@@ -97,7 +97,8 @@ def test_cannot_write_outside_its_workspace(sbx, tmp_path):
 
 def test_cannot_read_shadow(sbx):
     # /etc/shadow is readable by root only, the tool runs as its own uid, and the view covers it with an empty file.
-    r = run(sbx, "cat /etc/sh''adow; echo rc=$?")
+    # (the name is assembled at run time: spelled out, even in quotes, the broker's hard rules refuse it first)
+    r = run(sbx, "f=/etc/sha; cat ${f}dow; echo rc=$?")
     assert "root:" not in r["stdout"], r
     assert "rc=0" not in r["stdout"], r
 

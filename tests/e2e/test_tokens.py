@@ -100,12 +100,12 @@ def test_replay_state_persists_across_restart(daemon):
 
 
 def test_quota_exhausted_after_n(daemon):
-    # one client process (this one), many connections: one lineage session; quota 3
+    # many connections; quota 3
     toks = [daemon.token(agent="quota_agent", intent="read_customer_record") for _ in range(4)]
     assert all(t in ALLOWED for t in toks[:3]), toks
     assert toks[3] == "DENY_QUOTA_EXHAUSTED", toks
-    # another process is another lineage session
-    assert daemon.token_as(NONROOT, agent="quota_agent", action_risk_score=10) == "ALLOW"
+    # the quota is the agent's: another process gets no fresh one
+    assert daemon.token_as(NONROOT, agent="quota_agent", action_risk_score=10) == "DENY_QUOTA_EXHAUSTED"
 
 
 def test_quota_from_one_non_root_process(daemon):

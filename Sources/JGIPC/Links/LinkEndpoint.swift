@@ -161,6 +161,9 @@ public final class ControlChannel {
     /// The policy in its canonical JSON form (JGPolicy.CanonicalPolicy) and the component's settings (JSON).
     public var onConfigure: (_ policy: String, _ settings: String) -> (Bool, String) = { _, _ in (false, "not ready") }
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
+    /// The requests a component takes beyond configure and link (resetCounter, lineageCompact, auditEvent),
+    /// with the descriptor attached to it if any; false breaks the link.
+    public var onRequest: (ControlRequest, inout LinkReader, OwnedFD?) -> Bool = { _, _, _ in false }
     /// The supervisor is gone: components exit rather than run unsupervised.
     public var onClose: () -> Void = { exit(0) }
     /// Links received per peer: a broken link is reported only if no newer one came meanwhile.
@@ -219,6 +222,12 @@ public final class ControlChannel {
             w.u64(nonce)
             send(w)
             return true
+        case .resetCounter?:
+            return onRequest(.resetCounter, &r, nil)
+        case .auditEvent?:
+            return onRequest(.auditEvent, &r, nil)
+        case .lineageCompact?:
+            return onRequest(.lineageCompact, &r, fds.isEmpty ? nil : fds.removeFirst())
         case nil:
             return false
         }

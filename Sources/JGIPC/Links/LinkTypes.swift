@@ -15,6 +15,13 @@ public enum ControlRequest: UInt8, Sendable {
     case link = 2
     /// nonce (u64) → `pong` with the same nonce, answered from the component's own event loop
     case ping = 3
+    /// → jg-gate: tag (u64), agent id (string): an operator's `jinnguard agent reset-counter`; answered by `counterReset`
+    case resetCounter = 5
+    /// → jg-gate: phase (u32): 0 = a fresh empty journal file is attached (write the snapshot there),
+    /// 1 = it was renamed over the journal, 2 = the rename failed (keep the old journal)
+    case lineageCompact = 6
+    /// → jg-broker: kind (string), agent id (string), details (JSON object text): an audit record of the supervisor's
+    case auditEvent = 7
 }
 
 /// Component → supervisor.
@@ -30,6 +37,10 @@ public enum ControlReport: UInt8, Sendable {
     /// peer component name, link number (u64: how many links with that peer this component had received,
     /// the broken one included): the link broke by itself and no new one came; the supervisor re-pairs
     case linkLost = 5
+    /// jg-gate: ok (bool), message (string): the snapshot is written and synced to the attached file (ok), or not
+    case lineageCompacted = 7
+    /// jg-gate: tag (u64), agent id (string), ok (bool), previous counter (u64), message (string)
+    case counterReset = 8
 }
 
 /// jg-gate → jg-prover
@@ -44,7 +55,11 @@ public enum ProverToGate: UInt8, Sendable {
 /// jg-prover → jg-broker
 public enum ProverToBroker: UInt8, Sendable { case decided = 1 }
 /// jg-gate → jg-broker: decisions the gate already denied, to be audited
-public enum GateToBroker: UInt8, Sendable { case auditDenied = 1 }
+public enum GateToBroker: UInt8, Sendable {
+    case auditDenied = 1
+    /// agent id (string), kind (string, e.g. CanaryTripwire, LineageJournal), detail (string): audited as an event record
+    case agentEvent = 2
+}
 /// jg-broker → jg-gate: the reply for the agent, sent only once its audit record is durable
 public enum BrokerToGate: UInt8, Sendable { case reply = 1 }
 /// jg-broker → jg-kernel
@@ -72,6 +87,8 @@ public enum KernelToBroker: UInt8, Sendable {
 public enum KernelToGate: UInt8, Sendable {
     /// agent id (string), kind (string, e.g. deny_connect), detail (string)
     case denial = 1
+    /// agent id (string), pid (u32), path (string): a governed process of the agent opened a canary decoy
+    case canaryTripwire = 2
 }
 
 /// Largest internal link frame: a 4 MiB agent payload plus its context.
