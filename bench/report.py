@@ -119,6 +119,14 @@ def render(R: dict) -> str:
     w(lat_row("ALLOW, one connection per request (as the Python SDK)", L["allow_per_request"], verdicts(L["allow_per_request"])))
     w(lat_row("early DENY: unknown agent (connection per request)", L["deny_unknown"], verdicts(L["deny_unknown"])))
     w(lat_row("early DENY: bad signature (connection per request)", L["deny_badsig"], verdicts(L["deny_badsig"])))
+    if L.get("allow_during_slow_tools"):
+        st = R.get("slow_tools", {})
+        w(lat_row(f"ALLOW, one persistent connection, while {st.get('agents', '?')} other agents run "
+                  f"`{st.get('command', '?')}` tools", L["allow_during_slow_tools"], verdicts(L["allow_during_slow_tools"])))
+    if R.get("slow_tools"):
+        st = R["slow_tools"]
+        w(f"\nThe slow-tool agents' own replies meanwhile: {', '.join(f'{k} {v:,}' for k, v in sorted(st['tokens'].items())) or 'none'} "
+          "(tools run off the broker's decision loop, so the measured agent is not held up by them).")
     w("\nA DENY always closes the connection (PROTOCOL.md §2), so denials are measured one connection per request; "
       "connect and close are inside the measured time. Denials from step 3 on are audited too: the gate hands "
       "them to the broker, which makes the record durable (fdatasync) before the DENY is sent, so an early DENY "

@@ -43,6 +43,56 @@ AGENT = """\
 """
 
 
+# Agents whose tools are slow (`sleep 2`), run while another agent's plain decisions are measured.
+NSLOW = 4
+SLOW_AGENT = """\
+  - id: bench_slow_{i}
+    privilege_tier: 1
+    allowed_peer_uids: []
+    allowed_intents: [run_tool]
+    allowed_executables: []
+    max_sequence_quota: 0
+    tool_limits: {{timeout_seconds: 10, max_concurrent_runs: 2}}
+    invariants: []
+"""
+
+
+class SlowTools:
+    """NSLOW threads, each an agent executing `sleep 2` back to back until stopped; counts the replies."""
+
+    def __init__(self, d: "Daemon"):
+        from jinnguard import JinnGuardClient
+        secret = d.secret_file.read_bytes().strip()
+        self.stop_flag = threading.Event()
+        self.tokens: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(JinnGuardClient(str(d.socket), secret, 30.0), i), daemon=True)
+                        for i in range(NSLOW)]
+
+    def _run(self, client, i):
+        seq = int(time.time() * 1000) * 1000
+        while not self.stop_flag.is_set():
+            seq += 1
+            try:
+                tok = client.propose(f"bench_slow_{i}", "run_tool", seq, execute=True,
+                                     proposed_action={"kind": "shell_command", "command": "sleep 2"}).token
+            except Exception as e:  # noqa: BLE001 - a transport failure is counted, not fatal
+                tok = f"error: {type(e).__name__}"
+            with self.lock:
+                self.tokens[tok] = self.tokens.get(tok, 0) + 1
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
@@ -87,7 +137,8 @@ class Daemon:
         self.audit = root / "state" / "audit.jsonl"  # jg-broker (non-root) writes beside it: the state dir
         self.secret_file = root / "secret"
         self.policy = root / "policy.yaml"
-        self.policy.write_text(POLICY_HEAD + "".join(AGENT.format(i=i) for i in range(NAGENTS)))
+        self.policy.write_text(POLICY_HEAD + "".join(AGENT.format(i=i) for i in range(NAGENTS))
+                               + "".join(SLOW_AGENT.format(i=i) for i in range(NSLOW)))
         self.secret_file.write_bytes(("bench-" + os.urandom(16).hex()).encode() + b"\n")
         os.chmod(self.secret_file, 0o644)  # the non-root load generator signs with it (bench only)
         self.output: list[str] = []
@@ -352,6 +403,13 @@ def main():
         L["allow_per_request"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--per-request", "--label", "allow-per-request")
         L["deny_unknown"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--kind", "unknown", "--label", "deny-unknown-agent")
         L["deny_badsig"] = loadgen(args, d, "-c", 1, "-n", n, "--agents", 1, "--kind", "badsig", "--label", "deny-bad-signature")
+        # One agent's slow tools must not slow the others: plain decisions measured while NSLOW agents
+        # run `sleep 2` back to back.
+        with SlowTools(d) as slow:
+            L["allow_during_slow_tools"] = loadgen(args, d, "-c", 1, "-n", n // 2, "--agents", 1,
+                                                   "--label", "allow-during-slow-tools")
+        R["slow_tools"] = {"agents": NSLOW, "command": "sleep 2", "tokens": slow.tokens}
+        log(f"slow tools meanwhile: {slow.tokens}")
         # the floor again, now that the daemon is idle-but-running: shows drift in machine load
         R["floor_durable_after"] = floor(args, root, True, n // 2)
         # This VM's speed drifts within minutes: three more (floor, ALLOW) pairs, each measured back to back,

@@ -190,6 +190,55 @@ int jg_sys_setfsgid(unsigned gid) { return setfsgid(gid); }
 
 int jg_sys_release_free_memory(void) { return malloc_trim(0); }
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* keep in sync: Debian 12's headers may lack it */
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+int jg_sys_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int jg_sys_reap(int pid, int *status) {
+    int st = 0;
+    pid_t r;
+    do { r = waitpid(pid, &st, WNOHANG); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    if (r == 0) return 0;
+    *status = st;
+    return 1;
+}
+
+int jg_sys_fork_worker(int keep_fd) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < 32; sig++) if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != parent) _exit(127);
+    if (keep_fd != 3) {
+        if (dup2(keep_fd, 3) < 0) _exit(127);
+    } else {
+        int fl = fcntl(3, F_GETFD);
+        if (fl >= 0) fcntl(3, F_SETFD, fl & ~FD_CLOEXEC);
+    }
+    if (syscall(SYS_close_range, 4, ~0U, 0) != 0) {
+        for (int fd = 4; fd < 65536; fd++) close(fd);
+    }
+    return 0;
+}
+
+void jg_sys_exit_now(int code) { _exit(code); }
+
+int jg_sys_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #include <stdio.h>
 
 int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups) {

@@ -34,8 +34,12 @@ public enum AuditCheckpoint {
         guard fd >= 0 else { throw AuditError(operation: "open \(path)", errno: errno, detail: "") }
         defer { close(fd) }
         let b = Array(text.utf8)
+        let before = lseek(fd, 0, SEEK_END)
         guard write(fd, b, b.count) == b.count, fdatasync(fd) == 0 else {
-            throw AuditError(operation: "write \(path)", errno: errno, detail: "")
+            let e = errno
+            // A torn checkpoint line (a full disk) would fail every later verification: cut it back.
+            if before >= 0 { _ = ftruncate(fd, before) }
+            throw AuditError(operation: "write \(path)", errno: e, detail: "")
         }
     }
 

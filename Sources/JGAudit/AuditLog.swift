@@ -106,8 +106,16 @@ public final class AuditLog: @unchecked Sendable {
         }
         if entries.isEmpty { return [] }
         return try lock.with { () throws(AuditError) -> [UInt64] in
-            if let f = _failed { throw f }
             guard fd >= 0 else { throw AuditError(operation: "append", errno: EBADF, detail: "log is closed") }
+            // After a failure (a full disk, say) every append tries again: the torn tail of the failed
+            // write is cut first and the head checked, so a log whose space came back goes on by itself.
+            if _failed != nil {
+                do throws(AuditError) { try repairTail() } catch {
+                    _failed = error
+                    throw error
+                }
+                _failed = nil
+            }
             if _nextIndex == 0 {
                 guard case .object = entries[0].intent, AuditLine.bootMarkerProblem(.object([("intent", entries[0].intent)])) == nil else {
                     throw AuditError(operation: "append", errno: EINVAL, detail: "entry 0 of a chain must be a boot marker (use appendBoot)")
@@ -133,8 +141,8 @@ public final class AuditLog: @unchecked Sendable {
                 }
             } catch {
                 // After a failed write or fdatasync the kernel may already have dropped dirty pages, so
-                // nothing past durableSize can be trusted: cut it off (best effort) and refuse all later
-                // appends, so the chain head never moves past what is on disk.
+                // nothing past durableSize can be trusted: cut it off (best effort; the next append cuts
+                // and checks again before writing), so the chain head never moves past what is on disk.
                 _ = ftruncate(fd, off_t(durableSize))
                 _ = fdatasync(fd)
                 _failed = error
@@ -148,6 +156,27 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     // MARK: - Recovery
+
+    /// Cuts the file back to what is known durable and checks that its last line is the chain head the
+    /// log holds, so a retried append can neither duplicate nor fork a record. A head that does not match
+    /// is damage, not a full disk: it stays an error.
+    private func repairTail() throws(AuditError) {
+        guard ftruncate(fd, off_t(durableSize)) == 0 else {
+            throw AuditError(operation: "repair", errno: errno, detail: "cannot cut \(path) back to \(durableSize) bytes")
+        }
+        guard fdatasync(fd) == 0 else { throw AuditError(operation: "repair", errno: errno, detail: "fdatasync after cut failed") }
+        let size = try FileIO.fileSize(fd, op: "repair")
+        guard size == durableSize else {
+            throw AuditError(operation: "repair", errno: EIO, detail: "\(path) is \(size) bytes after the cut, expected \(durableSize)")
+        }
+        guard size > 0, _nextIndex > 0 else { return }
+        let start = try findNewline(before: size - 1).map { $0 + 1 } ?? 0
+        let bytes = try FileIO.readRange(fd, offset: start, count: size - 1 - start, op: "repair")
+        guard case let .success(head) = AuditLine.scan(bytes[...]), head.index == _nextIndex - 1,
+              Array(head.hash.utf8) == _lastHash else {
+            throw AuditError(operation: "repair", errno: EBADMSG, detail: "\(path): the last line is not the chain head; run audit verify")
+        }
+    }
 
     /// Finds the chain head from the last good line. Only the tail is read: a crash can tear only the
     /// last write, and a full check of history is `AuditVerifier`'s job, not every start's.

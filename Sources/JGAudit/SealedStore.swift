@@ -143,7 +143,13 @@ public final class SealedStore {
         let batches = pending
         pending.removeAll()
         for (fd, b) in batches {
-            guard write(fd, b, b.count) == b.count else { throw AuditError(operation: "write sealed data", errno: errno, detail: "") }
+            let before = lseek(fd, 0, SEEK_END)
+            guard write(fd, b, b.count) == b.count else {
+                let e = errno
+                // A torn sealed line would spoil the next one written after it (a full disk comes back).
+                if before >= 0 { _ = ftruncate(fd, before) }
+                throw AuditError(operation: "write sealed data", errno: e, detail: "")
+            }
             dirty.insert(fd)
         }
     }

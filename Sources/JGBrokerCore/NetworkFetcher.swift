@@ -1,4 +1,5 @@
 import CCurl
+import CJGSys
 import Glibc
 import JGIPC
 import JGJSON
@@ -11,6 +12,60 @@ public struct NetworkFetcher {
     public var maxBytes = 1 << 20
 
     public init() {}
+
+    /// Runs `fetch` in a forked worker watched from the loop, so that name resolution and the transfer
+    /// never block the broker; the worker is killed at `killAt`. The result comes back as one JSON line.
+    public func start(url: String, method: String?, allowed: [String], constraints: Constraints?, loop: EventLoop,
+                      killAt: Double, replyBudget: Int, onDone: @escaping (ToolRunner.Result) -> Void) -> ToolRunner.Launch {
+        var fds: [Int32] = [-1, -1]
+        guard jg_sys_pipe_cloexec(&fds) == 0 else { return .done(failure("pipe: \(String(cString: strerror(errno)))")) }
+        let r = OwnedFD(adopting: fds[0]), w = OwnedFD(adopting: fds[1])
+        var me = self
+        // The worker gets what is left before the kill, less a little to write its answer.
+        me.timeout = max(0.1, min(timeout, killAt - Monotonic.now - 0.2))
+        let pid = jg_sys_fork_worker(w.raw)
+        if pid == 0 {
+            let result = me.fetch(url: url, method: method, allowed: allowed, constraints: constraints)
+            let line = Array((JSONWriter.write(result.json) + "\n").utf8)
+            var off = 0
+            while off < line.count {
+                let n = line.withUnsafeBytes { Glibc.write(3, $0.baseAddress! + off, line.count - off) }
+                if n <= 0 { break }
+                off += n
+            }
+            jg_sys_exit_now(0)
+        }
+        w.close()
+        guard pid > 0 else { return .done(failure("fork: \(String(cString: strerror(errno)))")) }
+        // Escaped, the body can be six times its size; anything longer is not an answer of the worker.
+        let cap = maxBytes * 6 + 65536
+        let watch = ChildWatch(loop: loop, pid: pid, pipes: [r], caps: [cap], killAt: killAt,
+                               killReason: "network request killed: no answer before the reply deadline or time limit",
+                               kill: { _ = Glibc.kill(pid, SIGKILL) }, onExit: { exit in
+            onDone(Self.workerResult(exit, replyBudget: replyBudget))
+        })
+        return .running(watch)
+    }
+
+    static func workerResult(_ exit: ChildWatch.Exit, replyBudget: Int) -> ToolRunner.Result {
+        let bad = { (why: String) in
+            ToolRunner.Result(json: .object([("error", .string(why)), ("executed", .bool(false))]), executed: false)
+        }
+        if let k = exit.killed { return bad(k) }
+        var line = exit.captures.first?.bytes ?? []
+        if line.last == UInt8(ascii: "\n") { line.removeLast() }
+        guard let c = exit.captures.first, !c.truncated, let v = try? JSONParser.parse(line),
+              case let .object(pairs) = v else {
+            return bad("network request failed: the worker gave no result")
+        }
+        var out = pairs
+        if let i = out.firstIndex(where: { $0.0 == "body" }), case let .string(body) = out[i].1 {
+            let (fitted, cut) = OutputBudget.fit(body, escapedLimit: replyBudget)
+            out[i].1 = .string(fitted)
+            if cut, let t = out.firstIndex(where: { $0.0 == "truncated" }) { out[t].1 = .bool(true) }
+        }
+        return ToolRunner.Result(json: .object(out), executed: v["executed"] == .bool(true))
+    }
 
     public func fetch(url: String, method: String?, allowed: [String], constraints: Constraints?) -> ToolRunner.Result {
         guard let t = URLRules.parse(url) else { return failure("unparsable URL") }

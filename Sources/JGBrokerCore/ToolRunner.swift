@@ -38,8 +38,10 @@ public struct ToolRunner {
     /// The daemon's state directory: names the kernel-plane instance whose agent cgroups are governed.
     public var stateDir: String?
     /// Told about each run cgroup (path, agent, true when created / false before removal), so the broker can
-    /// ask jg-kernel to govern exactly that cgroup.
-    public var onRunCgroup: ((String, String, Bool) -> Void)?
+    /// ask jg-kernel to govern exactly that cgroup. The last argument is called when the run may go on (after
+    /// a release: the cgroup is removed and the result delivered) — when jg-kernel has answered, so that
+    /// its telemetry of the run is in before the reply, or after a short limit; never waited for in place.
+    public var onRunCgroup: ((String, String, Bool, @escaping () -> Void) -> Void)?
     /// The policy's canary resources: a decoy of each is planted in every agent workspace (CanaryDecoys).
     public var canaryResources: [String] = []
 
@@ -76,10 +78,11 @@ public struct ToolRunner {
         public var executed: Bool
         /// Which sandbox layers were in place (recorded in the audit outcome).
         public var sandbox: [String] = []
-        /// Layers that could not be applied: skipped (best effort) or the reason of a refusal.
+        /// Layers that could not be applied: skipped (best effort), or the one that refused the run.
         public var sandboxMissing: [String] = []
-        /// A DENY_ token: nothing ran, the agent is told so (the reason is in `json` and audited).
-        public var denial: String?
+        /// Set when the action was refused at the last step (a file_write target that is no regular file):
+        /// the agent is answered with this DENY_ token instead of the result.
+        public var refusedToken: String?
 
         public init(json: JSONValue, executed: Bool) {
             self.json = json
@@ -87,22 +90,38 @@ public struct ToolRunner {
         }
     }
 
-    public func run(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
-                    limits: ToolLimits = ToolLimits(), agentID: String = "") -> Result {
-        if let refusal { return denied(refusal, missing: []) }
+    /// What starting an action gave: its result at once, or a run watched from the event loop that calls
+    /// `onDone` when it has ended (the caller keeps the watch until then).
+    public enum Launch {
+        case done(Result)
+        case running(ChildWatch)
+    }
+
+    /// Starts an approved action without blocking: a shell command or a network request runs as a child
+    /// watched from `loop`, killed at `killAt` (CLOCK_MONOTONIC); a file write is done at once. The
+    /// captured output fits `replyBudget` bytes once JSON-escaped.
+    public func start(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
+                      limits: ToolLimits = ToolLimits(), agentID: String = "", loop: EventLoop, killAt: Double,
+                      replyBudget: Int, onDone: @escaping (Result) -> Void) -> Launch {
+        if let refusal { return .done(denied(refusal, missing: [])) }
         switch a.kind {
-        case "shell_command": return shell(a.command ?? "", constraints, limits, agentID: agentID)
-        case "file_write": return fileWrite(a.path ?? "", a.contents ?? "")
+        case "shell_command":
+            return shell(a.command ?? "", constraints, limits, agentID: agentID, loop: loop, killAt: killAt,
+                         replyBudget: replyBudget, onDone: onDone)
+        case "file_write": return .done(fileWrite(a.path ?? "", a.contents ?? ""))
         case "network_request":
-            return NetworkFetcher().fetch(url: a.url ?? "", method: a.method, allowed: allowedDestinations, constraints: constraints)
+            var f = NetworkFetcher()
+            f.maxBytes = min(f.maxBytes, limits.outputBytes, constraints?.outputByteLimit ?? Int.max)
+            return f.start(url: a.url ?? "", method: a.method, allowed: allowedDestinations, constraints: constraints,
+                           loop: loop, killAt: killAt, replyBudget: replyBudget, onDone: onDone)
         default:
-            return failure("action kind \"\(a.kind)\" is not executed by this broker yet")
+            return .done(failure("action kind \"\(a.kind)\" is not executed by this broker yet"))
         }
     }
 
     func denied(_ msg: String, missing: [String]) -> Result {
         var r = failure(msg)
-        r.denial = "DENY_SANDBOX_UNAVAILABLE"
+        r.refusedToken = "DENY_SANDBOX_UNAVAILABLE"
         r.sandboxMissing = missing
         return r
     }
@@ -116,89 +135,82 @@ public struct ToolRunner {
     nonisolated(unsafe) static var runCounter: UInt64 = 0
     static let seccompFilter: [UInt8]? = try? Seccomp.exportDenyList(SeccompProfiles.tool)
 
-    /// shell_command in a sandbox: its own cgroup, user/mount/pid/net/ipc/uts namespaces, a private /tmp,
-    /// Landlock (read-only but the workspace; no TCP), a seccomp deny-list, no_new_privs, rlimits, a
-    /// wall-clock limit, and captured output with a cap.
-    func shell(_ command: String, _ c: Constraints?, _ limits: ToolLimits, agentID: String = "") -> Result {
+    /// A sandboxed child that has been started: the process to watch, the read ends of its output,
+    /// the layers in place, and the run's cgroup (released by `finish`).
+    public final class SpawnedTool {
+        public let pid: Int32
+        public let stdout: OwnedFD
+        public let stderr: OwnedFD
+        public let layers: [String]
+        /// Layers skipped (best effort).
+        public let missing: [String]
+        let cgroup: RunCgroup?
+        let release: (@escaping () -> Void) -> Void
+
+        init(pid: Int32, stdout: OwnedFD, stderr: OwnedFD, layers: [String], missing: [String] = [], cgroup: RunCgroup?,
+             release: @escaping (@escaping () -> Void) -> Void) {
+            self.pid = pid
+            self.missing = missing
+            self.stdout = stdout
+            self.stderr = stderr
+            self.layers = layers
+            self.cgroup = cgroup
+            self.release = release
+        }
+
+        /// Kills the whole run: its process group and whatever else is in its cgroup.
+        func killAll() {
+            Glibc.kill(-pid, SIGKILL)
+            Glibc.kill(pid, SIGKILL)
+            cgroup?.killAll()
+        }
+
+        /// After the run: what it left behind is killed, jg-kernel told, the cgroup removed; then `then`.
+        func finish(then: @escaping () -> Void) {
+            cgroup?.killAll()
+            release(then)
+        }
+    }
+
+    public enum Spawn {
+        case started(SpawnedTool)
+        case failed(String)
+        /// A sandbox layer could not be applied (required): nothing ran.
+        case refused(SandboxError)
+    }
+
+    /// Creates the sandboxed child of a shell command: its own cgroup, user/mount/pid/net/ipc/uts
+    /// namespaces, a private /tmp, Landlock (read-only but the workspace; no TCP), a seccomp deny-list,
+    /// no_new_privs and rlimits. Everything after the spawn (watching, capture, deadlines, the result) is
+    /// the caller's. The one place the sandbox is built.
+    public func spawnSandboxed(_ command: String, _ limits: ToolLimits, agentID: String) -> Spawn {
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        // Single-threaded broker: no exec can race between pipe() and FD_CLOEXEC.
-        guard pipe(&outPipe) == 0 else { return failure("pipe: \(String(cString: strerror(errno)))") }
-        guard pipe(&errPipe) == 0 else {
+        guard jg_sys_pipe_cloexec(&outPipe) == 0 else { return .failed("pipe: \(String(cString: strerror(errno)))") }
+        guard jg_sys_pipe_cloexec(&errPipe) == 0 else {
             close(outPipe[0]); close(outPipe[1])
-            return failure("pipe: \(String(cString: strerror(errno)))")
+            return .failed("pipe: \(String(cString: strerror(errno)))")
         }
         let outR = OwnedFD(adopting: outPipe[0]), outW = OwnedFD(adopting: outPipe[1])
         let errR = OwnedFD(adopting: errPipe[0]), errW = OwnedFD(adopting: errPipe[1])
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         Self.runCounter += 1
         let governed = stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
         let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
-        if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) }
-        defer {
-            if let cg, governed != nil { onRunCgroup?(cg.path, agentID, false) }
-            cg?.remove()
-        }
-        let launch: SandboxLaunch
-        do { launch = try spawnSandboxed(command, limits, stdout: outW, stderr: errW, cgroup: cg) } catch {
-            outW.close(); errW.close()
-            Log.warn("run of \(agentID) refused: \(error)")
-            return denied(error.description, missing: error.missing.names)
-        }
-        let pid = launch.pid
-        outW.close(); errW.close()
-        try? outR.setNonBlocking(); try? errR.setNonBlocking()
-        let cap = min(outputCap, limits.outputBytes)
-        var out: [UInt8] = [], err: [UInt8] = []
-        var open = [true, true]
-        let deadline = Monotonic.now + limits.timeoutSeconds
-        var timedOut = false
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while open[0] || open[1] {
-            let left = deadline - Monotonic.now
-            if left <= 0 { timedOut = true; break }
-            var pfds = [pollfd(fd: open[0] ? outR.raw : -1, events: Int16(POLLIN), revents: 0),
-                        pollfd(fd: open[1] ? errR.raw : -1, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&pfds, 2, Int32(min(left * 1000, 1000)))
-            for (i, fd) in [outR, errR].enumerated() where open[i] && pfds[i].revents != 0 {
-                let n = read(fd.raw, &buf, buf.count)
-                if n > 0 {
-                    if i == 0 { if out.count < cap { out += buf[0..<min(n, cap - out.count)] } }
-                    else { if err.count < cap { err += buf[0..<min(n, cap - err.count)] } }
-                } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                    open[i] = false
+        if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) {} }
+        let notify = onRunCgroup
+        let release: (@escaping () -> Void) -> Void = { then in
+            if let cg, governed != nil, let notify {
+                notify(cg.path, agentID, false) {
+                    cg.remove()
+                    then()
                 }
+            } else {
+                cg?.remove()
+                then()
             }
         }
-        if timedOut {
-            kill(-pid, SIGKILL)
-            cg?.killAll()
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exitCode: Int64 = (status & 0x7f) == 0 ? Int64((status >> 8) & 0xff) : -Int64(status & 0x7f)
-        var stdout = String(decoding: out, as: UTF8.self)
-        var stderr = String(decoding: err, as: UTF8.self)
-        if let c = c {
-            if c.redactOutput { stdout = Redactor.redact(stdout); stderr = Redactor.redact(stderr) }
-            stdout = truncate(stdout, c.outputByteLimit)
-            stderr = truncate(stderr, c.outputByteLimit)
-        }
-        var pairs: [(String, JSONValue)] = []
-        if timedOut { pairs.append(("error", .string("killed after \(limits.timeoutSeconds) s"))) }
-        pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(stderr)), ("stdout", .string(stdout))]
-        var r = Result(json: .object(pairs), executed: true)
-        r.sandbox = launch.achieved.names + (governed != nil && cg != nil ? ["kernel_governed"] : [])
-        r.sandboxMissing = launch.missing.names
-        if let why = launch.missingReason { Log.warn("run of \(agentID) without \(why) (sandbox_mode: best_effort)") }
-        return r
-    }
-
-    /// The one place a tool run's confined child is created (DESIGN.md §2a): the agent's uid, a view holding
-    /// its workspace, read-only system directories, a private /tmp and /dev, its own /proc, and nothing of
-    /// the daemon; namespaces, Landlock with scoping, seccomp, no capabilities, rlimits, its cgroup.
-    func spawnSandboxed(_ command: String, _ limits: ToolLimits, stdout: borrowing OwnedFD, stderr: borrowing OwnedFD,
-                        cgroup: RunCgroup?) throws(SandboxError) -> SandboxLaunch {
-        if uid == Privileges.nobody { throw SandboxError(layer: "identity", errno: EPERM) }
+        // The agent's uid, a view holding its workspace, read-only system directories, a private /tmp and
+        // /dev, its own /proc, nothing of the daemon; namespaces, Landlock with scoping, seccomp, no
+        // capabilities, rlimits, descriptors closed (JGSandbox: SandboxSpec, SandboxBuilder).
         var spec = SandboxSpec(executable: "/bin/sh", arguments: ["sh", "-c", command],
                                environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + workspace, "TMPDIR=/tmp", "LANG=C.UTF-8"],
                                workspace: workspace, uid: uid, gid: gid)
@@ -211,16 +223,75 @@ public struct ToolRunner {
         spec.limits.processes = limits.maxProcesses
         spec.limits.openFiles = 256
         spec.seccompFilter = Self.seccompFilter ?? []
-        return try SandboxBuilder.spawn(spec, stdout: stdout, stderr: stderr, cgroupProcs: cgroup?.procs.raw)
+        let launch: SandboxLaunch
+        do throws(SandboxError) {
+            if uid == Privileges.nobody { throw SandboxError(layer: "identity", errno: EPERM) }
+            launch = try SandboxBuilder.spawn(spec, stdout: outW, stderr: errW, cgroupProcs: cg?.procs.raw)
+        } catch {
+            outW.close(); errW.close()
+            release {}
+            Log.warn("run of \(agentID) refused: \(error)")
+            return .refused(error)
+        }
+        outW.close(); errW.close()
+        if let why = launch.missingReason { Log.warn("run of \(agentID) without \(why) (sandbox_mode: best_effort)") }
+        let layers = launch.achieved.names + (governed != nil && cg != nil ? ["kernel_governed"] : [])
+        return .started(SpawnedTool(pid: launch.pid, stdout: outR, stderr: errR, layers: layers, missing: launch.missing.names,
+                                    cgroup: cg, release: release))
     }
 
-    func truncate(_ s: String, _ limit: Int) -> String {
-        guard s.utf8.count > limit else { return s }
-        var bytes = Array(s.utf8.prefix(limit))
-        // Never cut a UTF-8 sequence in half.
-        while let l = bytes.last, l & 0xC0 == 0x80 { bytes.removeLast() }
-        if let l = bytes.last, l & 0x80 != 0 { bytes.removeLast() }
-        return String(decoding: bytes, as: UTF8.self)
+    /// shell_command: spawned in the sandbox, then watched from the loop until it exits or is killed.
+    func shell(_ command: String, _ c: Constraints?, _ limits: ToolLimits, agentID: String, loop: EventLoop,
+               killAt: Double, replyBudget: Int, onDone: @escaping (Result) -> Void) -> Launch {
+        let tool: SpawnedTool
+        switch spawnSandboxed(command, limits, agentID: agentID) {
+        case let .failed(why): return .done(failure(why))
+        case let .refused(e): return .done(denied(e.description, missing: e.missing.names))
+        case let .started(t): tool = t
+        }
+        let limit = min(limits.outputBytes, c?.outputByteLimit ?? Int.max)
+        let cap = min(limit, OutputBudget.rawCapturePerStream)
+        let now = Monotonic.now
+        let reason = killAt < now + limits.timeoutSeconds
+            ? "killed after \(((killAt - now) * 10).rounded() / 10) s, before the reply deadline (time limit \(limits.timeoutSeconds) s)"
+            : "killed after \(limits.timeoutSeconds) s"
+        let watch = ChildWatch(loop: loop, pid: tool.pid, pipes: [tool.stdout, tool.stderr], caps: [cap, cap], killAt: killAt,
+                               killReason: reason, kill: { tool.killAll() }, onExit: { exit in
+            var r = Self.shellResult(exit, constraints: c, limit: limit, replyBudget: replyBudget)
+            r.sandbox = tool.layers
+            r.sandboxMissing = tool.missing
+            tool.finish { onDone(r) }
+        })
+        return .running(watch)
+    }
+
+    /// The result of a finished shell run: output decoded, redacted when CONSTRAIN says so, cut to the
+    /// agent's limit and to the reply budget, with every cut reported.
+    static func shellResult(_ exit: ChildWatch.Exit, constraints c: Constraints?, limit: Int, replyBudget: Int) -> Result {
+        var streams: [(String, Bool)] = exit.captures.prefix(2).map { (String(decoding: $0.bytes, as: UTF8.self), $0.truncated) }
+        while streams.count < 2 { streams.append(("", false)) }
+        for i in 0..<2 {
+            if c?.redactOutput == true { streams[i].0 = Redactor.redact(streams[i].0) }
+            // Decoding (U+FFFD for bad bytes) and redaction can lengthen the text: the limit is applied again.
+            let (s, cut) = OutputBudget.truncate(streams[i].0, bytes: limit)
+            streams[i] = (s, streams[i].1 || cut)
+        }
+        let (out, outCut, err, errCut) = OutputBudget.fit(streams[0].0, streams[1].0, budget: replyBudget)
+        let exitCode = exit.status.map(ChildWatch.exitCode) ?? -Int64(SIGKILL)
+        var pairs: [(String, JSONValue)] = []
+        if let k = exit.killed { pairs.append(("error", .string(k))) }
+        pairs += [("executed", .bool(true)), ("exit_code", .integer(.signed(exitCode))), ("stderr", .string(err))]
+        if streams[1].1 || errCut { pairs.append(("stderr_truncated", .bool(true))) }
+        pairs.append(("stdout", .string(out)))
+        if streams[0].1 || outCut { pairs.append(("stdout_truncated", .bool(true))) }
+        return Result(json: .object(pairs), executed: true)
+    }
+
+    /// Refused at the last step, with the reason: the agent is told DENY_VIOLATION, nothing was written.
+    func refused(_ why: String) -> Result {
+        var r = failure(why)
+        r.refusedToken = "DENY_VIOLATION"
+        return r
     }
 
     func fileWrite(_ path: String, _ contents: String) -> Result {
@@ -247,12 +318,27 @@ public struct ToolRunner {
         // that the agent's own tools could not.
         let oldGid = jg_sys_setfsgid(gid)
         let oldUid = jg_sys_setfsuid(uid)
-        let fd = jg_sys_openat2_beneath(dir, rel, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o640)
+        // O_NONBLOCK: opening a FIFO the agent's tool made must not wait for a reader. O_TRUNC only after
+        // the target proved to be a regular file (truncating anything else is not a file write).
+        let fd = jg_sys_openat2_beneath(dir, rel, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0o640)
         let openErrno = errno
         _ = jg_sys_setfsuid(UInt32(oldUid))
         _ = jg_sys_setfsgid(UInt32(oldGid))
-        guard fd >= 0 else { return failure("open \(path): \(String(cString: strerror(openErrno)))") }
+        guard fd >= 0 else {
+            switch openErrno {
+            case ENXIO: return refused("\(path) is not a regular file (a FIFO or socket)")
+            case EISDIR: return refused("\(path) is not a regular file (a directory)")
+            case ELOOP: return refused("\(path) is not a regular file (a symbolic link, or a path through one)")
+            default: break
+            }
+            return failure("open \(path): \(String(cString: strerror(openErrno)))")
+        }
         let f = OwnedFD(adopting: fd)
+        var st = stat()
+        guard fstat(f.raw, &st) == 0 else { return failure("fstat \(path): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { return refused("\(path) is not a regular file") }
+        guard ftruncate(f.raw, 0) == 0 else { return failure("truncate \(path): \(String(cString: strerror(errno)))") }
+        try? f.setNonBlocking(false)
         let b = Array(contents.utf8)
         do { try f.writeAll(b) } catch { return failure("write \(path): \(error)") }
         return Result(json: .object([("bytes_written", .integer(.signed(Int64(b.count)))), ("executed", .bool(true)),

@@ -15,6 +15,7 @@ import JGJSON
 ///      "deny_anonymous_agents": <bool>,
 ///      "canary_resources": [<string>…],
 ///      "governed_path_prefixes": [<string>…],
+///      "max_concurrent_tool_runs": <int 1…1024>,
 ///      "runtime_policy": {"deny_root_peers": <bool>, "allowed_peer_uids": [<uid>…],
 ///                         "require_brokered_execution": <bool>, "require_sandbox_namespace": <bool>},
 ///      "agent_nodes": [
@@ -24,7 +25,7 @@ import JGJSON
 ///         "denied_directories": [<absolute path>…],
 ///         "tool_limits": {"timeout_seconds": <number>, "cpu_seconds": <int>, "memory_mb": <int>,
 ///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
-///                         "workspace_mb": <int 8…1048576>},
+///                         "max_concurrent_runs": <int 1…1024>, "workspace_mb": <int 8…1048576>},
 ///         "sandbox_mode": "required" | "best_effort",
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
@@ -54,6 +55,7 @@ public enum CanonicalPolicy {
             ("deny_anonymous_agents", .bool(p.denyAnonymousAgents)),
             ("canary_resources", strings(p.canaryResources)),
             ("governed_path_prefixes", strings(p.governedPathPrefixes)),
+            ("max_concurrent_tool_runs", .integer(.signed(Int64(p.maxConcurrentToolRuns)))),
             ("runtime_policy", runtime),
             ("agent_nodes", .array(p.agents.map(agent))),
         ]))
@@ -69,6 +71,7 @@ public enum CanonicalPolicy {
             ("output_bytes", .integer(.signed(Int64(t.outputBytes)))),
             ("file_size_mb", .integer(.unsigned(t.fileSizeMB))),
             ("workspace_mb", .integer(.unsigned(t.workspaceMB))),
+            ("max_concurrent_runs", .integer(.signed(Int64(t.maxConcurrentRuns)))),
         ])
         return .object([
             ("id", .string(a.id)),
@@ -103,7 +106,8 @@ public enum CanonicalPolicy {
         let root: JSONValue
         do { root = try JSONParser.parse(text) } catch { throw CanonicalPolicyError(path: "", reason: error.description) }
         let o = try Fields(root, "", keys: ["format", "source", "global_safety_ceiling", "deny_anonymous_agents",
-                                            "canary_resources", "governed_path_prefixes", "runtime_policy", "agent_nodes"])
+                                            "canary_resources", "governed_path_prefixes", "max_concurrent_tool_runs",
+                                            "runtime_policy", "agent_nodes"])
         // The format first: a document of another version is named as such, not as a pile of key errors.
         guard try o.string("format") == format else {
             throw o.fail("format", "expected \"\(format)\"")
@@ -135,10 +139,12 @@ public enum CanonicalPolicy {
             }
             agents.append(a)
         }
-        return Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: try o.bool("deny_anonymous_agents"),
-                      canaryResources: try o.strings("canary_resources"),
-                      governedPathPrefixes: try o.strings("governed_path_prefixes"), runtime: runtime, agents: agents,
-                      sourceName: name, sourceText: "", digest: digest)
+        var p = Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: try o.bool("deny_anonymous_agents"),
+                       canaryResources: try o.strings("canary_resources"),
+                       governedPathPrefixes: try o.strings("governed_path_prefixes"), runtime: runtime, agents: agents,
+                       sourceName: name, sourceText: "", digest: digest)
+        p.maxConcurrentToolRuns = try o.int("max_concurrent_tool_runs", 1...Policy.maxConcurrentToolRunsLimit)
+        return p
     }
 
     static func agent(_ v: JSONValue, path: String) throws(CanonicalPolicyError) -> AgentPolicy {
@@ -173,7 +179,7 @@ public enum CanonicalPolicy {
         }
 
         let t = try o.object("tool_limits", keys: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
-                                                   "output_bytes", "file_size_mb", "workspace_mb"])
+                                                   "output_bytes", "file_size_mb", "workspace_mb", "max_concurrent_runs"])
         let timeout = try t.double("timeout_seconds")
         guard timeout > 0, timeout <= ToolLimits.maxTimeoutSeconds else {
             throw t.fail("timeout_seconds", "must be within (0, \(Int(ToolLimits.maxTimeoutSeconds))]")
@@ -189,6 +195,7 @@ public enum CanonicalPolicy {
         let mode = try o.string("sandbox_mode")
         guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
         a.sandboxMode = m
+        a.toolLimits.maxConcurrentRuns = try t.int("max_concurrent_runs", 1...ToolLimits.maxConcurrentRunsLimit)
 
         for (i, item) in try o.array("invariants").enumerated() {
             let f = try Fields(item, o.path("invariants") + "[\(i)]", keys: ["text", "line", "column"])

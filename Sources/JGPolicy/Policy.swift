@@ -16,6 +16,11 @@ public struct Policy: Sendable {
     /// SHA-256 (lowercase hex) of the YAML source text: the `policy_digest` of audit records and status.
     /// Computed once from the YAML and carried verbatim in the canonical form, never recomputed from it.
     public var digest: String
+    /// Tool runs (shell commands, network requests) the broker keeps in flight at once, all agents
+    /// together (`max_concurrent_tool_runs`); what is over it waits in a bounded queue or is refused.
+    public var maxConcurrentToolRuns = Policy.defaultMaxConcurrentToolRuns
+    package static let defaultMaxConcurrentToolRuns = 16
+    package static let maxConcurrentToolRunsLimit = 1024
 
     public func agent(_ id: String) -> AgentPolicy? { agentIndex[id].map { agents[$0] } }
 
@@ -133,6 +138,7 @@ public struct ToolLimits: Sendable, Equatable {
     /// ext4 needs a few MiB for itself; 1 TiB is far beyond any sane workspace.
     package static let minWorkspaceMB: UInt64 = 8
     package static let maxWorkspaceMB: UInt64 = 1 << 20
+    package static let maxConcurrentRunsLimit = 1024
 
     public var timeoutSeconds = 10.0
     public var cpuSeconds: UInt64 = 10
@@ -142,6 +148,8 @@ public struct ToolLimits: Sendable, Equatable {
     public var fileSizeMB: UInt64 = 16
     /// Size of the agent's workspace (its own file system, apart from the audit log's).
     public var workspaceMB: UInt64 = 256
+    /// This agent's tool runs in flight at once (`max_concurrent_runs`); as many more may wait.
+    public var maxConcurrentRuns = 4
     public init() {}
 }
 

@@ -119,7 +119,7 @@ private struct Reader {
 
     func policy(_ root: Node, text: String) throws(PolicyError) -> Policy {
         let keys: Set<String> = ["global_safety_ceiling", "deny_anonymous_agents", "deny_anonymous", "canary_resources",
-                                 "enforcement_scope", "runtime_policy", "agent_nodes"]
+                                 "enforcement_scope", "runtime_policy", "agent_nodes", "max_concurrent_tool_runs"]
         var ceiling: Double?
         var denyAnon = true
         var anonSet = false
@@ -128,6 +128,7 @@ private struct Reader {
         var runtime = RuntimePolicy()
         var agents: [AgentPolicy] = []
         var agentsSeen = false
+        var maxRuns = Policy.defaultMaxConcurrentToolRuns
         for (k, kn, v) in try mapping(root, "policy", allowed: keys) {
             switch k {
             case "global_safety_ceiling":
@@ -139,6 +140,12 @@ private struct Reader {
                 denyAnon = try bool(v, k)
                 anonSet = true
             case "canary_resources": canaries = try strings(v, k)
+            case "max_concurrent_tool_runs":
+                let n = try uint(v, k)
+                guard n >= 1, n <= UInt64(Policy.maxConcurrentToolRunsLimit) else {
+                    throw fail(v, "max_concurrent_tool_runs must be within 1…\(Policy.maxConcurrentToolRunsLimit)")
+                }
+                maxRuns = Int(n)
             case "enforcement_scope":
                 for (sk, _, sv) in try mapping(v, k, allowed: ["governed_path_prefixes"]) where sk == "governed_path_prefixes" {
                     prefixes = try strings(sv, sk)
@@ -165,9 +172,11 @@ private struct Reader {
         }
         guard let ceiling else { throw PolicyError(file: file, line: 1, reason: "global_safety_ceiling is required") }
         guard agentsSeen else { throw PolicyError(file: file, line: 1, reason: "agent_nodes is required") }
-        return Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: denyAnon, canaryResources: canaries,
-                      governedPathPrefixes: prefixes, runtime: runtime, agents: agents,
-                      sourceName: file, sourceText: text, digest: Digest.sha256Hex(text))
+        var p = Policy(globalSafetyCeiling: ceiling, denyAnonymousAgents: denyAnon, canaryResources: canaries,
+                       governedPathPrefixes: prefixes, runtime: runtime, agents: agents,
+                       sourceName: file, sourceText: text, digest: Digest.sha256Hex(text))
+        p.maxConcurrentToolRuns = maxRuns
+        return p
     }
 
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
@@ -193,7 +202,7 @@ private struct Reader {
             case "allowed_executables": a.allowedExecutables = try strings(v, k)
             case "tool_limits":
                 for (tk, _, tv) in try mapping(v, k, allowed: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
-                                                               "output_bytes", "file_size_mb", "workspace_mb"]) {
+                                                               "output_bytes", "file_size_mb", "workspace_mb", "max_concurrent_runs"]) {
                     switch tk {
                     case "timeout_seconds":
                         let d = try double(tv, tk)
@@ -209,6 +218,12 @@ private struct Reader {
                             throw fail(tv, "workspace_mb must be within [\(ToolLimits.minWorkspaceMB), \(ToolLimits.maxWorkspaceMB)]")
                         }
                         a.toolLimits.workspaceMB = mb
+                    case "max_concurrent_runs":
+                        let n = try uint(tv, tk)
+                        guard n >= 1, n <= UInt64(ToolLimits.maxConcurrentRunsLimit) else {
+                            throw fail(tv, "max_concurrent_runs must be within 1…\(ToolLimits.maxConcurrentRunsLimit)")
+                        }
+                        a.toolLimits.maxConcurrentRuns = Int(n)
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }

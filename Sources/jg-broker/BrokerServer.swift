@@ -39,6 +39,17 @@ final class BrokerServer {
     var sealed: SealedStore?
     var auditPath = ""
     var lastCheckpoint: UInt64 = 0
+    /// Tool runs: admission, the runs waiting and in flight, and the outcomes still to record (BrokerRuns.swift).
+    var slots = RunSlots()
+    var waitingRuns: [UInt64: PendingRun] = [:]
+    var activeRuns: [UInt64: ChildWatch] = [:]
+    var endedRuns: [UInt64] = []
+    var finishedRuns: [FinishedRun] = []
+    var queueTimerArmed = false
+    /// Entries that could not be written (a full disk): written first by the next append that succeeds.
+    var backlog: [AuditEntryParts] = []
+    var backlogDropped = 0
+    var lastBacklogRetry = 0.0
     /// A signed checkpoint after this many entries (and at shutdown).
     let checkpointEvery: UInt64 = getenv("JINNGUARD_CHECKPOINT_EVERY").flatMap { UInt64(String(cString: $0)) }.map { max(1, $0) } ?? 256
 
@@ -95,17 +106,12 @@ final class BrokerServer {
             runner?.apply(tools)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
-            runner?.onRunCgroup = { [unowned self] path, agent, start in
-                guard let k = self.kernel, k.isOpen else { return }
-                var w = LinkWriter(type: (start ? BrokerToKernel.govern : BrokerToKernel.release).rawValue)
-                w.string(path)
-                if start { w.string(agent) }
-                let before = self.governedReplies
-                // The answer is awaited (briefly) so the cgroup exists while jg-kernel looks at it; the run
-                // is enforced through its governed parent either way.
-                if !k.sendNow(w) || !k.pump(timeout: 0.5, until: { self.governedReplies > before }) {
-                    Log.warn("jg-kernel did not answer \(start ? "govern" : "release") for \(path) in time")
-                }
+            // Nothing is waited for (a stopped jg-kernel must not stall the broker): the run is enforced
+            // through its governed parent from the start, and its cgroup is kept until jg-kernel has
+            // answered the release (it looks the cgroup up by path, and drains the run's telemetry first), or
+            // for half a second at most; the run's reply waits for that, not the loop.
+            runner?.onRunCgroup = { [unowned self] path, agent, start, then in
+                self.governRunCgroup(path: path, agent: agent, start: start, then: then)
             }
         } else {
             events.append(AuditRecords.event("PolicyReload", signals: ["policy_digest=\(p.digest)"],
@@ -137,6 +143,8 @@ final class BrokerServer {
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
         case .kernel:
             kernel?.close(); kernel = ep
+            // Answers to what the old link was asked will not come: whatever waits for them goes on.
+            flushGovernContinuations()
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromKernel(&r) }
             ep.send(LinkWriter(type: BrokerToKernel.planesRequest.rawValue))
         case .broker:
@@ -192,6 +200,7 @@ final class BrokerServer {
             }
             if !ok { Log.warn("jg-kernel: \(msg)") }
             governedReplies += 1
+            runGovernContinuations()
         case .event:
             guard let kind = r.string(), let cg = r.u64(), let pid = r.u32(), let detail = r.string(), r.atEnd else {
                 throw LinkProtocolError(link: "kernel→broker", reason: "malformed event")
@@ -207,6 +216,9 @@ final class BrokerServer {
     /// Kernel telemetry is audited in batches (one record per batch), never one record per syscall.
     var kernelEvents: [JSONValue] = []
     var governedReplies = 0
+    var governSent = 0
+    /// Continuations waiting for jg-kernel's answer number `reply` (answers come in order).
+    var governContinuations: [(reply: Int, then: () -> Void)] = []
 
     func flushKernelEvents() {
         guard !kernelEvents.isEmpty else { return }
@@ -255,84 +267,88 @@ final class BrokerServer {
         }
     }
 
-    /// Makes the batch durable, then executes what was allowed, records the outcomes, and replies.
+    /// Makes the batch durable, then starts what was allowed, and records the outcomes of runs that ended
+    /// (each before its reply). Runs are watched from the loop (BrokerRuns.swift): nothing here waits
+    /// for a tool.
     func commit() {
         flushKernelEvents()
-        guard !batch.isEmpty || !events.isEmpty else { return }
-        let items = batch
+        pumpRunQueue()
+        armRunQueue()
+        for id in endedRuns { activeRuns[id] = nil }
+        endedRuns.removeAll()
+        guard !batch.isEmpty || !events.isEmpty || !finishedRuns.isEmpty || !backlog.isEmpty else { return }
+        // Held records alone are retried twice a second at most (the loop wakes at least once a second):
+        // on a full disk every attempt writes and cuts back again.
+        if batch.isEmpty && events.isEmpty && finishedRuns.isEmpty {
+            guard Monotonic.now - lastBacklogRetry >= 0.5 else { return }
+            lastBacklogRetry = Monotonic.now
+        }
+        var items = batch
         batch.removeAll(keepingCapacity: true)
         let now = UInt64(time(nil))
-        var entries = events
+        let eventEntries = events
         events.removeAll()
-        guard let audit, let sealed else { failAll(items, "no audit log"); return }
+        guard let audit, let sealed else {
+            backlog(eventEntries)
+            failAll(items, "no audit log")
+            failFinished("no audit log")
+            return
+        }
+        // Admission before the decisions are written, so that a run refused for its limits or its deadline
+        // is recorded as the refusal it is.
+        let plans = items.indices.map { admit(&items[$0]) }
+        var decisions: [AuditEntryParts] = []
         do {
             for item in items {
                 let subject = AuditRecords.subject(item.context)
                 let commitment = try sealed.seal(subject: subject, reference: "request:\(item.context.requestID)",
                                                  fields: AuditRecords.personalData(item.context))
-                entries.append(AuditRecords.decision(item.context, token: item.token, reason: item.reason, stage: item.stage,
-                                                     violated: item.violated, constraints: item.constraints,
-                                                     sealed: (try sealed.pseudonym(subject), commitment)))
+                decisions.append(AuditRecords.decision(item.context, token: item.token, reason: item.reason, stage: item.stage,
+                                                       violated: item.violated, constraints: item.constraints,
+                                                       sealed: (try sealed.pseudonym(subject), commitment)))
             }
             // Sealed data is written before the chain entry that commits to it (one write per subject and
             // batch), and made durable with the next checkpoint: a second fdatasync per batch would double
             // the cost of every decision.
             try sealed.flush()
         } catch {
-            auditError = error.description
-            report()
+            if auditError != error.description { auditError = error.description; report() }
+            backlog(eventEntries)
+            unadmit(items, plans)
             failAll(items, error.description)
+            failFinished(error.description)
             return
         }
-        do { _ = try audit.append(entries, timestamp: now) } catch {
-            auditError = error.description
-            report()
-            failAll(items, error.description)
+        let outcomes = finishedRuns
+        finishedRuns.removeAll()
+        guard appendDurably(eventEntries + decisions + outcomes.map(\.entry), timestamp: now) else {
+            // Nothing of this batch is in the chain: it is kept (the denials as what they became) for the
+            // first append that succeeds.
+            backlog(eventEntries)
+            backlog(outcomes.map(\.entry))
+            unadmit(items, plans)
+            failAll(items, auditError ?? "audit append failed")
+            for f in outcomes { reply(f.id, "DENY_AUDIT_UNAVAILABLE", Array("SIGNAL: DENY_AUDIT_UNAVAILABLE\n".utf8)) }
             return
         }
-        var outcomes: [AuditEntryParts] = []
-        var replies: [(UInt64, String, [UInt8])] = []
-        for item in items {
+        for f in outcomes { reply(f.id, f.token, f.body) }
+        for (item, plan) in zip(items, plans) {
             let id = item.context.requestID
             guard item.token == "ALLOW" || item.token == "CONSTRAIN" else {
-                replies.append((id, item.token, Array("SIGNAL: \(item.token)\n".utf8)))
+                reply(id, item.token, Array("SIGNAL: \(item.token)\n".utf8))
                 continue
             }
             var body = "SIGNAL: \(item.token)\n"
             if let c = item.constraints { body += constraintsJSON(c) + "\n" }
-            if item.context.execute, let action = item.context.action, let root = runner {
-                let agent = policy?.agent(item.context.agentID)
-                guard let runner = root.forAgent(item.context.agentID, mode: agent?.sandboxMode ?? .required) else {
-                    let r = JSONWriter.write(.object([("error", .string("cannot prepare the agent workspace")), ("executed", .bool(false))]))
-                    body += r + "\n"
-                    replies.append((id, item.token, Array(body.utf8)))
-                    continue
-                }
-                let r = runner.run(action, constraints: item.constraints,
-                                   allowedDestinations: agent?.allowedNetworkDestinations ?? [],
-                                   limits: agent?.toolLimits ?? ToolLimits(), agentID: item.context.agentID)
-                outcomes.append(AuditRecords.outcome(item.context, result: r.json, executed: r.executed, sandbox: r.sandbox,
-                                                     sandboxMissing: r.sandboxMissing))
-                noteSandbox(item.context.agentID, r)
-                if let deny = r.denial {
-                    replies.append((id, deny, Array("SIGNAL: \(deny)\n".utf8)))
-                    continue
-                }
-                body += JSONWriter.write(r.json) + "\n"
-            }
-            replies.append((id, item.token, Array(body.utf8)))
-        }
-        if !outcomes.isEmpty {
-            do { _ = try audit.append(outcomes, timestamp: UInt64(time(nil))) } catch {
-                // The action ran but its outcome could not be recorded: the agent is not told it succeeded.
-                auditError = error.description
-                report()
-                for i in replies.indices where replies[i].1 == "ALLOW" || replies[i].1 == "CONSTRAIN" {
-                    replies[i] = (replies[i].0, "DENY_AUDIT_UNAVAILABLE", Array("SIGNAL: DENY_AUDIT_UNAVAILABLE\n".utf8))
-                }
+            switch plan {
+            case .reply: reply(id, item.token, Array(body.utf8))
+            case let .now(deadline, slot): launch(PendingRun(item: item, prefix: body, deadline: deadline, slot: slot))
+            case let .wait(deadline): waitingRuns[id] = PendingRun(item: item, prefix: body, deadline: deadline, slot: false)
             }
         }
-        for (id, token, body) in replies { reply(id, token, body) }
+        armRunQueue()
+        // Outcomes of actions done at once (file writes, refusals) are recorded before their replies go out.
+        recordFinished()
         if audit.nextIndex >= lastCheckpoint + checkpointEvery { checkpoint() }
     }
 
@@ -358,7 +374,10 @@ final class BrokerServer {
     }
 
     func failAll(_ items: [WorkItem], _ why: String) {
+        guard !items.isEmpty else { return }
         Log.error("audit append failed, denying \(items.count) requests: \(why)")
+        // The denials are recorded as soon as the log takes appends again.
+        backlog(items.map { unavailableRecord($0, why) })
         for item in items { reply(item.context.requestID, "DENY_AUDIT_UNAVAILABLE", Array("SIGNAL: DENY_AUDIT_UNAVAILABLE\n".utf8)) }
     }
 
@@ -370,8 +389,10 @@ final class BrokerServer {
 
     func shutdown() {
         commit()
+        let killed = killActiveRuns()
         if let audit {
-            _ = try? audit.append([AuditRecords.event("Shutdown", signals: ["component=jg-broker"], details: [])], timestamp: UInt64(time(nil)))
+            _ = try? audit.append(backlog + [AuditRecords.event("Shutdown", signals: ["component=jg-broker", "killed_runs=\(killed)"], details: [])],
+                                  timestamp: UInt64(time(nil)))
             checkpoint()
             audit.close()
         }

@@ -39,7 +39,7 @@ extension BrokerServer {
     /// A best_effort run without some layers makes the broker degraded until that agent runs with all of them.
     func noteSandbox(_ agent: String, _ r: ToolRunner.Result) {
         let before = degraded[agent]
-        degraded[agent] = r.denial == nil && !r.sandboxMissing.isEmpty ? "sandbox layers missing: " + r.sandboxMissing.joined(separator: ",") : nil
+        degraded[agent] = r.refusedToken == nil && !r.sandboxMissing.isEmpty ? "sandbox layers missing: " + r.sandboxMissing.joined(separator: ",") : nil
         if degraded[agent] != before { report() }
     }
 }

@@ -9,6 +9,11 @@ enum EmbeddedDefaults {
     canary_resources: ["canary_decoy_a91f"]
     enforcement_scope: {governed_path_prefixes: []}
     runtime_policy: {deny_root_peers: false, allowed_peer_uids: [], require_brokered_execution: false, require_sandbox_namespace: false}
+    # Tool runs (shell commands, network requests) in flight at once, all agents together (default 16);
+    # as many more wait, the rest are refused DENY_RUNTIME_POLICY.
+    max_concurrent_tool_runs: 16
+    # Per agent, optional: tool_limits: {timeout_seconds: 10, cpu_seconds: 10, memory_mb: 512,
+    #   max_processes: 64, output_bytes: 1048576, file_size_mb: 16, max_concurrent_runs: 4}
     agent_nodes:
       - id: claims_agent
         privilege_tier: 1

@@ -55,6 +55,20 @@ int jg_sys_setfsgid(unsigned gid);
 
 /// Returns freed heap pages to the kernel (glibc malloc_trim(0)); 1 if memory was released.
 int jg_sys_release_free_memory(void);
+
+/// pidfd_open(2): a descriptor that becomes readable when `pid` exits, so a child is watched from the
+/// event loop instead of a blocking waitpid. Returns the fd (close-on-exec), or -1 with errno.
+int jg_sys_pidfd_open(int pid);
+/// waitpid(pid, WNOHANG): 1 and *status when the child was reaped, 0 while it runs, -1 with errno.
+int jg_sys_reap(int pid, int *status);
+/// fork for a short-lived worker (a network fetch): in the child `keep_fd` becomes fd 3, every other
+/// descriptor above 2 is closed (the audit log's lock stays the broker's), signals are reset and the
+/// worker dies with the broker. Returns 0 in the child, the pid in the parent, -1 with errno.
+int jg_sys_fork_worker(int keep_fd);
+/// _exit(2), for the worker: no atexit handlers or buffered output of the broker run twice.
+void jg_sys_exit_now(int code) __attribute__((noreturn));
+/// pipe2(fds, O_CLOEXEC) (Glibc's Swift overlay lacks pipe2).
+int jg_sys_pipe_cloexec(int fds[2]);
 /// access(path, mode) as another user: a forked child drops to uid/gid/groups and asks. Returns 0 when
 /// allowed, else the errno the child saw (or of the fork). For start-up checks only.
 int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups);
