@@ -85,8 +85,10 @@ final class WorkspacePreparer {
             if access(image, F_OK) != 0 {
                 let fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw Failure(description: "create \(image): \(errnoText())") }
-                let sized = ftruncate(fd, off_t(megabytes << 20)) == 0
-                let e = errno
+                // Preallocated, not sparse: the space is the agent's from the start, so filling the workspace
+                // can never take what the audit log's file system still has.
+                let e = posix_fallocate(fd, 0, off_t(megabytes << 20))
+                let sized = e == 0
                 close(fd)
                 guard sized else { unlink(image); throw Failure(description: "size \(image): \(String(cString: strerror(e)))") }
                 let mk = Self.runTool(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=\(uid):\(uid)", image])
