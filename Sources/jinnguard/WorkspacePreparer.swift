@@ -91,7 +91,8 @@ final class WorkspacePreparer {
                 let sized = e == 0
                 close(fd)
                 guard sized else { unlink(image); throw Failure(description: "size \(image): \(String(cString: strerror(e)))") }
-                let mk = Self.runTool(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=\(uid):\(uid)", image])
+                // nodiscard: a discard would punch the preallocation back into holes.
+                let mk = Self.runTool(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1,root_owner=\(uid):\(uid)", image])
                 guard mk == 0 else { unlink(image); throw Failure(description: "mkfs.ext4 \(image) failed (\(mk))") }
             }
             let m = Self.runTool(["mount", "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", image, dir])
