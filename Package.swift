@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
         .target(name: "JGSandbox", dependencies: ["JGIPC", "JGCrypto", "CSeccomp", "CCap", "CJGSys"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
-        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
+        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"]),
         .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
 
         // The four components and the operator command.

@@ -21,7 +21,9 @@ public enum AuditRecords {
             p.append(("command", a.command.map { .string($0) } ?? .null))
             p.append(("path", a.path.map { .string($0) } ?? .null))
             p.append(("url", a.url.map { .string($0) } ?? .null))
-            p.append(("contents_digest", a.contents.map { .string(Digest.sha256Hex($0)) } ?? .null))
+            // A record the gate held carries the contents as their digest only.
+            let contents = a.contents.map { Digest.sha256Hex($0) } ?? ctx.digestedContents?.contentsDigest
+            p.append(("contents_digest", contents.map { .string($0) } ?? .null))
         }
         return .object(p)
     }
@@ -52,7 +54,7 @@ public enum AuditRecords {
         intent.append(("execute", .bool(ctx.execute)))
         if let a = ctx.action {
             intent.append(("action_kind", .string(a.kind)))
-            intent.append(("action_digest", .string(actionDigest(a))))
+            intent.append(("action_digest", .string(ctx.digestedContents?.actionDigest ?? actionDigest(a))))
         }
         intent.append(("signals", .array([])))
         var assessment: [(String, JSONValue)] = [
@@ -105,14 +107,7 @@ public enum AuditRecords {
             decision: .object(d))
     }
 
-    public static func actionDigest(_ a: ProposedAction) -> String {
-        let v: JSONValue = .object([
-            ("kind", .string(a.kind)), ("command", a.command.map { .string($0) } ?? .null),
-            ("path", a.path.map { .string($0) } ?? .null), ("contents", a.contents.map { .string($0) } ?? .null),
-            ("url", a.url.map { .string($0) } ?? .null), ("method", a.method.map { .string($0) } ?? .null),
-        ])
-        return Digest.sha256Hex(JSONWriter.write(v))
-    }
+    public static func actionDigest(_ a: ProposedAction) -> String { a.auditDigest }
 
     /// An event of the daemon itself (kernel planes, recoveries, shutdown).
     /// An event about one agent (a canary tripwire, an operator's counter reset, a journal failure).

@@ -37,8 +37,15 @@ public struct PeerObservation: Sendable {
         return s
     }
 
-    nonisolated(unsafe) static var ownPidNamespace: String? = readLink("/proc/self/ns/pid")
+    nonisolated(unsafe) public static var ownPidNamespace: String? = readLink("/proc/self/ns/pid")
 
+    /// The observation from what the supervisor saw (`view`) of the process `key` names.
+    public static func from(_ peer: PeerCredentials, startTime: UInt64, view: PeerView) -> PeerObservation {
+        PeerObservation(uid: peer.uid, executable: view.executable, pidNamespace: view.pidNamespace, startTime: startTime,
+                        inOtherPidNamespace: view.pidNamespace != nil && view.inOtherPidNamespace)
+    }
+
+    /// This process's own view (tests, and a gate that runs with the privilege to see).
     public static func observe(_ peer: PeerCredentials) -> PeerObservation {
         let ns = readLink("/proc/\(peer.pid)/ns/pid")
         return PeerObservation(uid: peer.uid, executable: readLink("/proc/\(peer.pid)/exe"), pidNamespace: ns,
@@ -46,7 +53,7 @@ public struct PeerObservation: Sendable {
                                inOtherPidNamespace: ns != nil && ns != ownPidNamespace)
     }
 
-    static func readLink(_ path: String) -> String? {
+    public static func readLink(_ path: String) -> String? {
         // A stack buffer: no zero-filled page and no copies per connection.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf -> String? in
             guard let base = buf.baseAddress else { return nil }
@@ -56,8 +63,17 @@ public struct PeerObservation: Sendable {
         }
     }
 
+    /// Now, in the unit of a process's start time: clock ticks of CLOCK_BOOTTIME. A peer whose pid names a
+    /// process started after its connection was accepted is not the peer (its pid was reused).
+    public static func bootTicks() -> UInt64 {
+        var ts = timespec()
+        guard clock_gettime(CLOCK_BOOTTIME, &ts) == 0 else { return UInt64.max }
+        let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return UInt64(ts.tv_sec) * hz + UInt64(ts.tv_nsec) * hz / 1_000_000_000
+    }
+
     /// Field 22 of /proc/PID/stat (world-readable), parsed after the last ')' of the command name.
-    static func startTime(_ pid: Int32) -> UInt64? {
+    public static func startTime(_ pid: Int32) -> UInt64? {
         let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

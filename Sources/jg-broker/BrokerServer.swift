@@ -30,6 +30,8 @@ final class BrokerServer {
     /// Agents whose last best_effort run lacked sandbox layers: reported as degraded.
     var degraded: [String: String] = [:]
     var gate: LinkEndpoint?
+    /// `BrokerToGate.ready` went out on the current gate link.
+    var gateToldReady = false
     var prover: LinkEndpoint?
     var kernel: LinkEndpoint?
     var batch: [WorkItem] = []
@@ -119,6 +121,7 @@ final class BrokerServer {
         }
         runner?.canaryResources = p.canaryResources
         report()
+        tellGateReady()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
     }
 
@@ -137,7 +140,9 @@ final class BrokerServer {
         switch peer {
         case .gate:
             gate?.close(); gate = ep
+            gateToldReady = false
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromGate(&r) }
+            tellGateReady()
         case .prover:
             prover?.close(); prover = ep
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
@@ -150,6 +155,12 @@ final class BrokerServer {
         case .broker:
             ep.close()
         }
+    }
+
+    /// The gate holds its records (and forwards no request) until this broker can write them.
+    func tellGateReady() {
+        guard audit != nil, !gateToldReady, let gate, gate.isOpen else { return }
+        gateToldReady = gate.send(LinkWriter(type: BrokerToGate.ready.rawValue))
     }
 
     func fromGate(_ r: inout LinkReader) throws(LinkProtocolError) {
@@ -172,9 +183,11 @@ final class BrokerServer {
 
     func fromProver(_ r: inout LinkReader) throws(LinkProtocolError) {
         guard ProverToBroker(rawValue: r.type) == .decided, let d = ProverDecision.decode(from: &r),
-              let ctx = DecisionContext.decode(from: &r), r.atEnd else {
+              var ctx = DecisionContext.decode(from: &r), r.atEnd else {
             throw LinkProtocolError(link: "prover→broker", reason: "unexpected or malformed message \(r.type)")
         }
+        // Digests stand for contents only in the gate's audit-only records; a decision carries the action itself.
+        ctx.digestedContents = nil
         var item = WorkItem(context: ctx, token: d.token, reason: d.explanation, stage: "prover", violated: d.violated,
                             constraints: d.constraints, auditOnly: false)
         // The gate answers DENY_PROVER_TIMEOUT at the deadline: nothing decided later may run.

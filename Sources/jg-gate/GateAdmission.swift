@@ -9,10 +9,10 @@ extension GateServer {
     /// Only connections between requests (or with one half sent) may be evicted; one being decided, or
     /// with its reply still being written, keeps its slot.
     func isIdle(_ fd: Int32) -> Bool {
-        guard let c = clients[fd] else { return true }
+        guard let cid = table.connection(fd: fd), let c = table.client(cid) else { return true }
         switch c.state {
         case .header, .body: return true
-        case .waiting, .closing: return false
+        case .observing, .waiting, .closing: return false
         }
     }
 
@@ -22,7 +22,7 @@ extension GateServer {
         case .refuse: return false
         case .admit: return true
         case .admitEvicting(let victim):
-            closeClient(victim)
+            if let cid = table.connection(fd: victim) { closeClient(cid) }
             return true
         }
     }

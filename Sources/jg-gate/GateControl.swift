@@ -58,8 +58,8 @@ extension GateServer {
     func sendAgentEvent(agent: String, kind: String, detail: String) {
         var w = LinkWriter(type: GateToBroker.agentEvent.rawValue)
         w.string(agent); w.string(kind); w.string(detail)
-        if let broker, broker.send(w) { return }
-        // Kept until the broker is back: an event is never dropped for want of a link.
+        if let broker, brokerReady, broker.send(w) { return }
+        // Kept until a broker is ready (configured, audit log open): an event is never dropped for want of one.
         if pendingAgentEvents.count < 4096 { pendingAgentEvents.append(w) }
     }
 }

@@ -8,13 +8,20 @@ import JGPolicy
 
 /// One agent connection: header, body, then waiting for the broker's reply; many requests in sequence.
 final class ClientConnection {
-    enum State { case header, body(Int), waiting(UInt64), closing }
+    enum State {
+        case header, body(Int)
+        /// The body is complete; the peer's observation is awaited from the supervisor (until `deadline`).
+        case observing([UInt8], deadline: Double)
+        case waiting(UInt64), closing
+    }
     let conn: StreamConnection
     let peer: PeerCredentials
     /// Observed once per connection: the peer process behind a socket does not change.
-    lazy var observation = PeerObservation.observe(peer)
+    var observation: PeerObservation?
     var state = State.header
     var deadline: Double
+    /// When the connection was accepted, in start-time ticks: the peer process started before it.
+    let acceptedAt = PeerObservation.bootTicks()
 
     init(conn: StreamConnection, peer: PeerCredentials, deadline: Double) {
         self.conn = conn
@@ -23,33 +30,12 @@ final class ClientConnection {
     }
 }
 
-/// An audit record the broker has not yet confirmed durable; resent after the broker is re-linked.
-struct PendingAudit {
-    var token: Token
-    var reason: String
-    var context: DecisionContext
-}
-
-/// A request handed to the prover or the broker, waiting for the broker's reply.
-struct PendingRequest {
-    var fd: Int32
-    var deadline: Double
-    /// Until the prover says it handed the request on.
-    var proverDeadline: Double?
-    var execute = false
-    /// The token to answer with if no reply comes (denials the gate made itself).
-    var fallback: Token
-}
-
 final class GateServer {
     static let idleLimit = 5.0
-    /// Longest wait for the broker's reply before the gate answers a DENY itself. A request that asks
-    /// for an execution waits longer than the broker's own tool time limit (10 s), so an action that ran
-    /// is never reported to the agent as refused.
-    static let replyLimit = 3.0
-    static let executionReplyLimit = 20.0
-    /// The prover's share: a decision not handed on within this is answered DENY_PROVER_TIMEOUT.
-    static let proverLimit = 2.0
+    /// Longest wait for the supervisor's observation of a peer; past it the peer counts as unobservable.
+    static let observeLimit = 1.0
+    /// Held audit records not confirmed are sent again this often while a broker is ready.
+    static let resendInterval = 2.0
     /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
     var proverStalled = false
     static let maxClients = 16384
@@ -61,14 +47,21 @@ final class GateServer {
     let lineage: LineageStore
     let control: ControlChannel
     var decider: GateDecider?
-    var clients: [Int32: ClientConnection] = [:]
+    /// Every connection and every request in flight, and every audit record not yet confirmed durable
+    /// (bounded: 8192 records and 16 MiB; JINNGUARD_GATE_HELD_RECORDS lowers the count, for tests).
+    var table = RequestTable<ClientConnection>(
+        maxRecords: getenv("JINNGUARD_GATE_HELD_RECORDS").flatMap { Int(String(cString: $0)) }.map { max(1, min($0, 8192)) } ?? 8192)
     /// Per-uid and total connection caps (GateAdmission.swift); main sets the configured limits.
     var admission = Admission(limits: .init())
     var prover: LinkEndpoint?
     var broker: LinkEndpoint?
+    /// The broker said it is configured with its audit log open: records and requests go to it only then.
+    var brokerReady = false
     var kernel: LinkEndpoint?
-    var pending: [UInt64: PendingRequest] = [:]
-    var unconfirmedAudits: [UInt64: PendingAudit] = [:]
+    var observations = PeerObservationCache()
+    /// Connections waiting for the supervisor's observation of their peer.
+    var observers: [PeerKey: [ConnectionID]] = [:]
+    var lastResend = 0.0
     var nextRequestID: UInt64
     var stats = GateStats()
     var statsDirty = true
@@ -124,14 +117,13 @@ final class GateServer {
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
             ep.onClose = { [unowned self, unowned ep] in if self.prover === ep { self.prover = nil; self.statsDirty = true } }
         case .broker:
-            broker?.close()
+            if let old = broker { broker = nil; old.close(); brokerLost() }
             broker = ep
+            // Until it says ready (configured, audit log open) a new broker would refuse the records: they
+            // are held and sent then.
+            brokerReady = false
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromBroker(&r) }
             ep.onClose = { [unowned self, unowned ep] in if self.broker === ep { self.brokerLost() } }
-            // Records the previous broker never confirmed are sent again: a duplicate beats a loss.
-            for (id, a) in unconfirmedAudits.sorted(by: { $0.key < $1.key }) { sendAudit(id, a) }
-            for w in pendingAgentEvents { ep.send(w) }
-            pendingAgentEvents.removeAll()
         case .kernel:
             kernel?.close()
             kernel = ep
@@ -161,21 +153,15 @@ final class GateServer {
 
     func brokerLost() {
         broker = nil
+        brokerReady = false
         statsDirty = true
-        // Only the broker sends replies: every request still waiting for one is answered now.
-        for (id, p) in pending {
-            pending[id] = nil
-            let token = unconfirmedAudits[id]?.token ?? .componentUnavailable
-            if unconfirmedAudits[id] == nil, let ctx = contexts.removeValue(forKey: id) {
-                unconfirmedAudits[id] = PendingAudit(token: .componentUnavailable, reason: "broker lost before replying", context: ctx)
-            }
-            answer(fd: p.fd, token: token.rawValue, body: token.replyBody, keepOpen: false)
-        }
+        // Whatever the lost broker had not confirmed goes to the next one; only the broker sends replies, so
+        // every request still waiting for one is answered now.
+        table.markAllUnsent()
+        for id in table.idsInFlight { endRequest(id, .componentUnavailable, "broker lost before replying") }
     }
 
-    /// Contexts of forwarded requests, kept so that a failed hand-off can still be audited.
-    var contexts: [UInt64: DecisionContext] = [:]
-    /// Agent events (GateControl.swift) waiting for a broker link.
+    /// Agent events (GateControl.swift) waiting for a ready broker.
     var pendingAgentEvents: [LinkWriter] = []
     /// The status report has said the journal wants compacting (sent again only after it changed).
     var compactionAnnounced = false
@@ -186,48 +172,124 @@ final class GateServer {
         if ProverToGate(rawValue: r.type) == .forwarded {
             guard let id = r.u64(), r.atEnd else { throw LinkProtocolError(link: "prover→gate", reason: "malformed forwarded") }
             if proverStalled { proverStalled = false; statsDirty = true }
-            if var p = pending[id], p.proverDeadline != nil {
-                p.proverDeadline = nil
-                p.deadline = Monotonic.now + (p.execute ? Self.executionReplyLimit : Self.replyLimit)
-                pending[id] = p
-            }
+            table.proverHandedOn(id)
             return
         }
         guard ProverToGate(rawValue: r.type) == .abort, let id = r.u64(), let token = r.string(), let reason = r.string(), r.atEnd,
               token.hasPrefix("DENY_") else {
             throw LinkProtocolError(link: "prover→gate", reason: "unexpected message \(r.type)")
         }
-        guard let p = pending.removeValue(forKey: id) else { return }
-        let t = Token(rawValue: token) ?? .componentUnavailable
-        if let ctx = contexts.removeValue(forKey: id) {
-            let a = PendingAudit(token: t, reason: reason, context: ctx)
-            unconfirmedAudits[id] = a
-            sendAudit(id, a)
-        }
-        answer(fd: p.fd, token: token, body: Reply.body(token: token), keepOpen: false)
+        endRequest(id, Token(rawValue: token) ?? .componentUnavailable, reason)
     }
 
     func fromBroker(_ r: inout LinkReader) throws(LinkProtocolError) {
+        if BrokerToGate(rawValue: r.type) == .ready {
+            guard r.atEnd else { throw LinkProtocolError(link: "broker→gate", reason: "malformed ready") }
+            brokerReady = true
+            statsDirty = true
+            resendHeld()
+            for w in pendingAgentEvents { broker?.send(w) }
+            pendingAgentEvents.removeAll()
+            return
+        }
         guard BrokerToGate(rawValue: r.type) == .reply, let id = r.u64(), let token = r.string(), let body = r.data(), r.atEnd else {
             throw LinkProtocolError(link: "broker→gate", reason: "unexpected message \(r.type)")
         }
-        unconfirmedAudits[id] = nil
-        contexts[id] = nil
-        guard let p = pending.removeValue(forKey: id) else { return }
-        // An ALLOW can only come from a request this gate forwarded, never from an audit-only record.
-        let allowed = token == "ALLOW" || token == "CONSTRAIN"
-        if allowed && p.fallback != .componentUnavailable {
+        switch table.brokerReplied(id, token: token) {
+        case .unknown:
+            return
+        case .allowForDenial:
+            // An ALLOW can only come from a request this gate forwarded, never from an audit-only record.
             throw LinkProtocolError(link: "broker→gate", reason: "ALLOW for a request the gate denied")
+        case let .deliver(client):
+            answer(client, token: token, body: body, keepOpen: token == "ALLOW" || token == "CONSTRAIN")
+        case let .recordNotDurable(client, own):
+            // Kept for the next attempt; the client hears the gate's own verdict.
+            answer(client, token: own.rawValue, body: own.replyBody, keepOpen: false)
+        case let .decisionNotRecorded(client, ctx):
+            hold(AuditRecord(token: .auditUnavailable, reason: "jg-broker could not record the decision", context: ctx))
+            answer(client, token: token, body: body, keepOpen: false)
         }
-        answer(fd: p.fd, token: token, body: body, keepOpen: allowed)
     }
 
-    func sendAudit(_ id: UInt64, _ a: PendingAudit) {
-        guard let broker else { return }
+    /// Ends a request the broker did not answer: the client (if still there) gets `token`, and the chain
+    /// gets a record of exactly that.
+    func endRequest(_ id: UInt64, _ token: Token, _ reason: String) {
+        let (client, ctx, held) = table.end(id)
+        if let ctx {
+            hold(AuditRecord(token: token, reason: reason, context: ctx))
+            answer(client, token: token.rawValue, body: token.replyBody, keepOpen: false)
+        } else if let held, client != nil {
+            answer(client, token: held.rawValue, body: held.replyBody, keepOpen: false)
+        }
+    }
+
+    /// A record with nobody waiting for it, under an id of its own: a late reply of the broker for the
+    /// original request can never be taken for its confirmation.
+    func hold(_ record: AuditRecord) {
+        let id = newID()
+        var rec = record
+        rec.setRequestID(id)
+        table.denied(id, client: nil, record: rec, replyDeadline: 0)
+        sendAudit(id, rec)
+    }
+
+    func sendAudit(_ id: UInt64, _ a: AuditRecord) {
+        guard let broker, brokerReady else { return }
         var w = LinkWriter(type: GateToBroker.auditDenied.rawValue)
         w.u64(id); w.string(a.token.rawValue); w.string(a.reason)
         a.context.encode(into: &w)
-        broker.send(w)
+        if broker.send(w) { table.markSent(id) }
+    }
+
+    func resendHeld() {
+        lastResend = Monotonic.now
+        for (id, rec) in table.unsentRecords { sendAudit(id, rec) }
+    }
+
+    // MARK: peer observation
+
+    /// The supervisor's answer to `observePeer`. False breaks the control link.
+    func peerObserved(_ r: inout LinkReader) -> Bool {
+        guard r.u64() != nil, let pid = r.i64(), let start = r.u64(), let exe = r.optString(), let ns = r.optString(),
+              let other = r.bool(), r.atEnd else { return false }
+        let key = PeerKey(pid: Int32(truncatingIfNeeded: pid), startTime: start)
+        let view = PeerView(executable: exe, pidNamespace: ns, inOtherPidNamespace: other)
+        observations.store(key, view, now: Monotonic.now)
+        for cid in observers.removeValue(forKey: key) ?? [] {
+            guard let c = table.client(cid), case let .observing(body, _) = c.state else { continue }
+            c.observation = PeerObservation.from(c.peer, startTime: start, view: view)
+            decide(c, cid, body)
+        }
+        return true
+    }
+
+    /// Decides once the peer is observed: from the cache, or asked of the supervisor (the gate cannot read
+    /// another uid's /proc/PID/exe or ns/pid). A peer whose start time cannot be read has exited: nothing
+    /// is left to observe, and that counts; so does one whose pid was reused since.
+    func observeThenDecide(_ c: ClientConnection, _ cid: ConnectionID, _ body: [UInt8]) {
+        if c.observation != nil { decide(c, cid, body); return }
+        let now = Monotonic.now
+        // No start time: the peer exited. A start time after the accept: its pid now names another process.
+        guard c.peer.pid > 0, let start = PeerObservation.startTime(c.peer.pid), start <= c.acceptedAt + 1 else {
+            c.observation = PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+            decide(c, cid, body)
+            return
+        }
+        let key = PeerKey(pid: c.peer.pid, startTime: start)
+        if let view = observations.lookup(key, now: now) {
+            c.observation = PeerObservation.from(c.peer, startTime: start, view: view)
+            decide(c, cid, body)
+            return
+        }
+        c.state = .observing(body, deadline: now + Self.observeLimit)
+        loop.setEvents(cid.fd, 0)
+        observers[key, default: []].append(cid)
+        if observations.shouldAsk(key, now: now, retryAfter: Self.observeLimit) {
+            var w = LinkWriter(type: ControlReport.observePeer.rawValue)
+            w.u64(cid.generation); w.i64(Int64(key.pid)); w.u64(start)
+            control.send(w)
+        }
     }
 
     // MARK: clients
@@ -241,34 +303,37 @@ final class GateServer {
             guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
-            clients[fd] = c
-            loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(fd, ev) }
+            let cid = table.connect(fd: fd, c)
+            loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(cid, ev) }
         }
     }
 
-    func closeClient(_ fd: Int32) {
-        admission.release(fd: fd)
-        guard let c = clients.removeValue(forKey: fd) else { return }
-        loop.unregister(fd)
+    func closeClient(_ cid: ConnectionID) {
+        // A request it waits for goes on and is recorded; only its reply is dropped.
+        guard let c = table.disconnect(cid) else { return }
+        admission.release(fd: cid.fd)
+        loop.unregister(cid.fd)
         c.conn.fd.close()
     }
 
-    func clientEvent(_ fd: Int32, _ ev: Int16) {
-        guard let c = clients[fd] else { return }
+    func clientEvent(_ cid: ConnectionID, _ ev: Int16) {
+        guard let c = table.client(cid) else { return }
         if ev & Int16(POLLOUT) != 0 {
-            if !c.conn.flush() { closeClient(fd); return }
+            if !c.conn.flush() { closeClient(cid); return }
             if !c.conn.hasPendingOutput {
-                if case .closing = c.state { closeClient(fd); return }
-                loop.setEvents(fd, Int16(POLLIN))
+                if case .closing = c.state { closeClient(cid); return }
+                loop.setEvents(cid.fd, Int16(POLLIN))
             }
         }
         guard ev & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 else { return }
-        if case .waiting = c.state {
+        switch c.state {
+        case .waiting, .observing:
             // A request is being decided; further input waits. A hang-up only drops the connection.
-            if ev & (Int16(POLLHUP) | Int16(POLLERR)) != 0 { closeClient(fd) }
+            if ev & (Int16(POLLHUP) | Int16(POLLERR)) != 0 { closeClient(cid) }
             return
+        case .closing: return
+        case .header, .body: break
         }
-        if case .closing = c.state { return }
         while true {
             // A header read also takes what follows it up to `headerReadLimit`, so that a typical request
             // arrives with one read; after that, never more than the rest of the body being read. The
@@ -281,20 +346,20 @@ final class GateServer {
             let before = c.conn.bufferedCount
             switch c.conn.readAvailable(limit: limit) {
             case .data:
-                if !process(c, fd) { return }
+                if !process(c, cid) { return }
                 switch c.state {
-                case .waiting, .closing: return
+                case .waiting, .closing, .observing: return
                 default: break
                 }
                 if c.conn.bufferedCount == before && before >= limit { return }
             case .wouldBlock: return
-            case .eof, .failed: closeClient(fd); return
+            case .eof, .failed: closeClient(cid); return
             }
         }
     }
 
     /// Advances the frame state machine. Returns false when the connection was closed.
-    func process(_ c: ClientConnection, _ fd: Int32) -> Bool {
+    func process(_ c: ClientConnection, _ cid: ConnectionID) -> Bool {
         while true {
             switch c.state {
             case .header:
@@ -302,10 +367,10 @@ final class GateServer {
                 switch Frame.checkHeader(h) {
                 case .badVersion:
                     countProposal()
-                    reject(c, fd, .badVersion); return false
+                    reject(c, cid, .badVersion); return false
                 case .tooLarge:
                     countProposal()
-                    reject(c, fd, .payloadTooLarge); return false
+                    reject(c, cid, .payloadTooLarge); return false
                 case let .body(n):
                     c.conn.discard(Frame.headerSize)
                     c.state = .body(n)
@@ -315,36 +380,36 @@ final class GateServer {
                 guard c.conn.bufferedCount >= n else { return true }
                 let body = c.conn.consume(n)
                 countProposal()
-                decide(c, fd, body)
-                return clients[fd] != nil
-            case .waiting, .closing:
+                // Held audit records at their bound: nothing more is decided (and so nothing more needs a
+                // record) until the broker confirms some.
+                guard table.admitsRecords else { reject(c, cid, .auditUnavailable); return false }
+                observeThenDecide(c, cid, body)
+                return table.client(cid) != nil
+            case .waiting, .closing, .observing:
                 return true
             }
         }
     }
 
-    func reject(_ c: ClientConnection, _ fd: Int32, _ token: Token) {
+    func reject(_ c: ClientConnection, _ cid: ConnectionID, _ token: Token) {
         countDecision(token.rawValue)
-        reply(c, fd, body: token.replyBody, keepOpen: false)
+        reply(c, cid, body: token.replyBody, keepOpen: false)
     }
 
-    func decide(_ c: ClientConnection, _ fd: Int32, _ body: [UInt8]) {
+    func decide(_ c: ClientConnection, _ cid: ConnectionID, _ body: [UInt8]) {
         guard let decider else {
-            let id = newID()
             var ctx = DecisionContext()
             ctx.peer = c.peer
-            queueDenial(c, fd, id, PendingAudit(token: .componentUnavailable, reason: "gate has no policy yet", context: ctx))
+            queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: "gate has no policy yet", context: ctx))
             return
         }
         let now = UInt64(time(nil))
-        switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in c.observation }) {
+        let obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+        switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in obs }) {
         case let .reject(token):
-            reject(c, fd, token)
+            reject(c, cid, token)
         case let .deny(token, reason, ctx):
-            let id = newID()
-            var ctx = ctx
-            ctx.requestID = id
-            queueDenial(c, fd, id, PendingAudit(token: token, reason: reason, context: ctx))
+            queueDenial(c, cid, AuditRecord(token: token, reason: reason, context: ctx))
         case let .forward(ctx):
             let id = newID()
             var ctx = ctx
@@ -352,68 +417,73 @@ final class GateServer {
             // The accepted counter must be in the journal before the request goes on: if it cannot be
             // written, a restart could reopen the counter, so the request is denied (and audited).
             guard lineage.flush() else {
-                queueDenial(c, fd, id, PendingAudit(token: .auditUnavailable,
-                                                    reason: "lineage journal write failed: errno \(lineage.writeError ?? 0)", context: ctx))
+                queueDenial(c, cid, AuditRecord(token: .auditUnavailable,
+                                                reason: "lineage journal write failed: errno \(lineage.writeError ?? 0)", context: ctx))
                 return
             }
-            guard let prover, broker != nil else {
-                let who = prover == nil ? "jg-prover" : "jg-broker"
-                queueDenial(c, fd, id, PendingAudit(token: .componentUnavailable, reason: "\(who) is not linked", context: ctx))
+            guard let prover, broker != nil, brokerReady else {
+                let why = prover == nil ? "jg-prover is not linked" : broker == nil ? "jg-broker is not linked" : "jg-broker is not ready"
+                queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: why, context: ctx))
                 return
             }
-            ctx.proverDeadline = Monotonic.now + Self.proverLimit
+            let t = Monotonic.now
+            ctx.proverDeadline = t + ReplyDeadline.proverLimit
+            // An execution may run as long as the agent's tool limits allow: the reply is awaited that long.
+            ctx.replyDeadline = t + ReplyDeadline.seconds(for: ctx, limits: decider.policy.agent(ctx.agentID)?.toolLimits)
             var w = LinkWriter(type: GateToProver.check.rawValue)
             ctx.encode(into: &w)
-            contexts[id] = ctx
             if prover.send(w) {
                 c.state = .waiting(id)
-                let execute = ctx.execute && ctx.action != nil
-                pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + (execute ? Self.executionReplyLimit : Self.replyLimit),
-                                             proverDeadline: ctx.proverDeadline + 0.05, execute: execute, fallback: .componentUnavailable)
-                loop.setEvents(fd, 0)
+                // The broker answers by replyDeadline; the gate's own answer comes only after it.
+                table.forwarded(id, client: cid, context: ctx, proverDeadline: ctx.proverDeadline + 0.05, replyDeadline: ctx.replyDeadline + 0.25)
+                loop.setEvents(cid.fd, 0)
             } else {
-                contexts[id] = nil
-                queueDenial(c, fd, id, PendingAudit(token: .componentUnavailable, reason: "jg-prover link failed", context: ctx))
+                queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: "jg-prover link failed", context: ctx))
             }
         }
     }
 
-    /// A denial the gate made: the broker records it and then sends the reply; without a broker the
-    /// agent is answered at once and the record waits for the broker's return.
-    func queueDenial(_ c: ClientConnection, _ fd: Int32, _ id: UInt64, _ a: PendingAudit) {
-        unconfirmedAudits[id] = a
-        if broker != nil {
-            sendAudit(id, a)
+    /// A denial the gate made: the broker records it and then sends the reply; without a ready broker the
+    /// agent is answered at once and the record waits for one.
+    func queueDenial(_ c: ClientConnection, _ cid: ConnectionID, _ record: AuditRecord) {
+        let id = newID()
+        var rec = record
+        rec.setRequestID(id)
+        if broker != nil && brokerReady {
             c.state = .waiting(id)
-            pending[id] = PendingRequest(fd: fd, deadline: Monotonic.now + Self.replyLimit, proverDeadline: nil, fallback: a.token)
-            loop.setEvents(fd, 0)
+            table.denied(id, client: cid, record: rec, replyDeadline: Monotonic.now + ReplyDeadline.decisionLimit)
+            sendAudit(id, rec)
+            loop.setEvents(cid.fd, 0)
         } else {
-            countDecision(a.token.rawValue)
-            reply(c, fd, body: a.token.replyBody, keepOpen: false)
+            table.denied(id, client: nil, record: rec, replyDeadline: 0)
+            countDecision(rec.token.rawValue)
+            reply(c, cid, body: rec.token.replyBody, keepOpen: false)
         }
     }
 
-    func answer(fd: Int32, token: String, body: [UInt8], keepOpen: Bool) {
+    /// Answers the client that asked, if it is still there; a reply for a connection that is gone is dropped
+    /// (its descriptor number may already belong to another client).
+    func answer(_ cid: ConnectionID?, token: String, body: [UInt8], keepOpen: Bool) {
         countDecision(token)
-        guard let c = clients[fd] else { return }
-        reply(c, fd, body: body, keepOpen: keepOpen)
+        guard let cid, let c = table.client(cid) else { return }
+        reply(c, cid, body: body, keepOpen: keepOpen)
     }
 
-    func reply(_ c: ClientConnection, _ fd: Int32, body: [UInt8], keepOpen: Bool) {
+    func reply(_ c: ClientConnection, _ cid: ConnectionID, body: [UInt8], keepOpen: Bool) {
         lineage.flush()
         // One send of header and body together: clients read the header with a single recv(5).
-        guard c.conn.send(Frame.encode(body)) else { closeClient(fd); return }
+        guard c.conn.send(Frame.encode(body)) else { closeClient(cid); return }
         if keepOpen {
             c.state = .header
             c.deadline = Monotonic.now + Self.idleLimit
-            loop.setEvents(fd, Int16(POLLIN) | (c.conn.hasPendingOutput ? Int16(POLLOUT) : 0))
+            loop.setEvents(cid.fd, Int16(POLLIN) | (c.conn.hasPendingOutput ? Int16(POLLOUT) : 0))
             // The next frame may already be buffered.
-            if c.conn.bufferedCount > 0 { _ = process(c, fd) }
+            if c.conn.bufferedCount > 0 { _ = process(c, cid) }
         } else if c.conn.hasPendingOutput {
             c.state = .closing
-            loop.setEvents(fd, Int16(POLLOUT))
+            loop.setEvents(cid.fd, Int16(POLLOUT))
         } else {
-            closeClient(fd)
+            closeClient(cid)
         }
     }
 
@@ -422,35 +492,38 @@ final class GateServer {
         return nextRequestID
     }
 
-    /// Closes idle or stalled connections and answers requests whose reply never came.
+    /// Closes idle or stalled connections, decides requests whose peer observation did not come, and
+    /// answers requests whose reply never came.
     func sweep() {
         let now = Monotonic.now
-        for (fd, c) in clients {
+        for cid in table.connections {
+            guard let c = table.client(cid) else { continue }
             switch c.state {
             case .header, .body, .closing:
-                if now > c.deadline { closeClient(fd) }
+                if now > c.deadline { closeClient(cid) }
+            case let .observing(body, deadline):
+                guard now > deadline else { continue }
+                // Not observed in time: counted as unobservable, never trusted more for it.
+                c.observation = PeerObservation.from(c.peer, startTime: PeerObservation.startTime(c.peer.pid) ?? 0, view: .unreadable)
+                decide(c, cid, body)
             case .waiting: break
             }
         }
-        for (id, p) in pending {
-            guard let pd = p.proverDeadline, now > pd else { continue }
-            pending[id] = nil
+        observers = observers.compactMapValues { ids in
+            let left = ids.filter { id in
+                if let c = table.client(id), case .observing = c.state { return true }
+                return false
+            }
+            return left.isEmpty ? nil : left
+        }
+        for id in table.proverExpired(now: now) {
             if !proverStalled { proverStalled = true; statsDirty = true }
-            if let ctx = contexts.removeValue(forKey: id) {
-                let a = PendingAudit(token: .proverTimeout, reason: "jg-prover did not decide within \(Self.proverLimit) s", context: ctx)
-                unconfirmedAudits[id] = a
-                sendAudit(id, a)
-            }
-            answer(fd: p.fd, token: Token.proverTimeout.rawValue, body: Token.proverTimeout.replyBody, keepOpen: false)
+            endRequest(id, .proverTimeout, "jg-prover did not decide within \(ReplyDeadline.proverLimit) s")
         }
-        for (id, p) in pending where now > p.deadline {
-            pending[id] = nil
-            if unconfirmedAudits[id] == nil, let ctx = contexts.removeValue(forKey: id) {
-                unconfirmedAudits[id] = PendingAudit(token: .componentUnavailable, reason: "no reply within \(Self.replyLimit) s", context: ctx)
-                sendAudit(id, unconfirmedAudits[id]!)
-            }
-            answer(fd: p.fd, token: p.fallback.rawValue, body: p.fallback.replyBody, keepOpen: false)
+        for id in table.replyExpired(now: now) {
+            endRequest(id, .componentUnavailable, "no reply from jg-broker by the request's reply deadline")
         }
+        if brokerReady && now - lastResend >= Self.resendInterval { resendHeld() }
         loop.after(0.25) { [unowned self] in self.sweep() }
     }
 
@@ -472,8 +545,8 @@ final class GateServer {
     func publishStats() {
         if statsDirty {
             statsDirty = false
-            control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil, proverStalled: proverStalled,
-                                            clients: clients.count, unconfirmed: unconfirmedAudits.count,
+            control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil && brokerReady, proverStalled: proverStalled,
+                                            clients: table.clientCount, unconfirmed: table.recordCount,
                                             lineageCompactWanted: lineage.wantsCompaction))
         }
         loop.after(0.2) { [unowned self] in self.publishStats() }

@@ -44,6 +44,7 @@ let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file
 gate.admission = Admission(limits: admissionLimits)
 control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
+control.onPeerObservation = { r in gate.peerObserved(&r) }
 control.onRequest = { type, r, fd in gate.controlRequest(type, &r, fd) }
 control.reportReady()
 loop.run()

@@ -311,6 +311,11 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad linkLost")
             }
             linkLost(reporter: c, peer: peer, seq: seq)
+        case .observePeer:
+            guard c == .gate, let w = PeerObserver.answer(&r) else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad observePeer")
+            }
+            child.control?.send(w)
         case nil, .lineageCompacted?, .counterReset?:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }

@@ -353,20 +353,33 @@ def test_kernel_denials_raise_the_agents_observed_risk(kd, listeners):
     """Telemetry reaches the gate: an agent whose processes tried to bypass the socket (and were denied in
     the kernel) is trusted less on its next request through the socket."""
     from e2e_helpers import NONROOT
-    assert kd.token_as(NONROOT, action_risk_score=10) == "ALLOW"
+
+    def observed(seq):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for l in Path(kd.audit).read_text().splitlines():
+                e = json.loads(l)
+                if e["intent"].get("sequence_counter") == seq and e["observation"].get("agent_id") == "claims_agent":
+                    return e["assessment"]["observed_risk"], e["observation"]["signals"]
+            time.sleep(0.05)
+        raise AssertionError(f"no audit record for sequence {seq}")
+
+    seq = kd.seq()
+    assert kd.token_as(NONROOT, action_risk_score=10, seq=seq) == "ALLOW"
+    base, _ = observed(seq)
     with Cgroup(Path(kd.agents) / "claims_agent") as cg:
         got = cg.run(connect=[[4, DENIED4, listeners.ports[DENIED4]]])
     assert got["connect"] == [errno.EPERM], got
     deadline = time.monotonic() + 10
-    tok = None
-    while time.monotonic() < deadline:
-        tok = kd.token_as(NONROOT, action_risk_score=10)
-        if tok != "ALLOW":
+    while True:
+        seq = kd.seq()
+        kd.token_as(NONROOT, action_risk_score=10, seq=seq)
+        risk, signals = observed(seq)
+        if any(s.startswith("kernel_denials=") for s in signals) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    # observed risk +20: fused 50 ≥ 0.4 × 90 → CONSTRAIN instead of ALLOW
-    assert tok == "CONSTRAIN", tok
-    last = [json.loads(l) for l in Path(kd.audit).read_text().splitlines() if '"verdict":"CONSTRAIN"' in l][-1]
-    assert any(s.startswith("kernel_denials=") for s in last["observation"]["signals"]), last
+    # observed risk +20 for the kernel's denials (the peer itself is fully observed: 0 before)
+    assert any(s.startswith("kernel_denials=") for s in signals), signals
+    assert risk == base + 20, (base, risk)
     # other agents are not affected
     assert kd.token_as(NONROOT, agent="billing_agent", context_vars={"spending_ceiling_usd": 1}, action_risk_score=10) == "ALLOW"

@@ -20,8 +20,18 @@ def test_risk_over_ceiling_root(daemon):
 
 
 def test_root_client_is_riskier_than_non_root(daemon):
-    # +25 for uid 0 (plus unobservable exe/pidns): 55 >= 0.40*90 -> CONSTRAIN, never plain ALLOW
-    assert daemon.token(action_risk_score=10) == "CONSTRAIN"
+    # +25 observed risk for uid 0 and nothing else (the peer is observed by the supervisor, which can see
+    # it): 25 < 0.40*90 -> ALLOW, as the original answered; an ordinary user's observed risk is 0
+    import json
+    root_seq, user_seq = daemon.seq(), daemon.seq()
+    assert daemon.token(action_risk_score=10, seq=root_seq) == "ALLOW"
+    assert daemon.token_as(NONROOT, action_risk_score=10, seq=user_seq) == "ALLOW"
+    observed = {}
+    for line in daemon.wait_audit_count(3):
+        e = json.loads(line)
+        if e["intent"].get("sequence_counter") in (root_seq, user_seq):
+            observed[e["intent"]["sequence_counter"]] = e["assessment"]["observed_risk"]
+    assert observed == {root_seq: 25, user_seq: 0}, observed
 
 
 def test_forged_signature(daemon):
@@ -128,8 +138,9 @@ def test_invariant_missing_variable_denies(daemon):
 
 
 def test_daemon_authoritative_variable_cannot_be_overridden(daemon):
-    # authority_agent: "fused_risk <= 40"; a root client's fused risk is 55 whatever it declares
-    assert daemon.token(agent="authority_agent", context_vars={"fused_risk": 0}) == "DENY_VIOLATION"
+    # authority_agent: "fused_risk <= 40"; a declared action risk of 50 makes the fused risk 50, whatever
+    # value of fused_risk the caller declares
+    assert daemon.token(agent="authority_agent", action_risk_score=50, context_vars={"fused_risk": 0}) == "DENY_VIOLATION"
     assert daemon.token_as(NONROOT, agent="authority_agent", action_risk_score=10,
                            context_vars={"fused_risk": 0}) == "ALLOW"
 

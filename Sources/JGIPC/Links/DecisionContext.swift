@@ -18,6 +18,20 @@ public struct ProposedAction: Sendable, Equatable {
     }
 }
 
+/// An action's contents as a held audit record keeps them: their digest and length, and the digest of
+/// the whole action as it was.
+public struct DigestedContents: Sendable, Equatable {
+    public var actionDigest: String
+    public var contentsDigest: String
+    public var contentsLength: Int
+
+    public init(actionDigest: String, contentsDigest: String, contentsLength: Int) {
+        self.actionDigest = actionDigest
+        self.contentsDigest = contentsDigest
+        self.contentsLength = contentsLength
+    }
+}
+
 /// Everything later stages need about one request, as the gate established it. The prover adds the
 /// verdict; the broker audits it and, for an ALLOW, acts on it.
 public struct DecisionContext: Sendable {
@@ -52,6 +66,9 @@ public struct DecisionContext: Sendable {
     /// starts no action it could not finish and report before it, so an action the gate reported as
     /// refused never runs afterwards.
     public var replyDeadline = 0.0
+    /// Set on a record the gate holds for the audit log without the action's bulk: `action.contents` is
+    /// then nil and these digests stand for it in the record (what the chain and the sealed data hold).
+    public var digestedContents: DigestedContents?
 
     public init() {}
 
@@ -71,6 +88,8 @@ public struct DecisionContext: Sendable {
         if let d = declaredRisk { w.f64(d) }
         w.string(riskClass); w.strings(signals); w.pairs(contextVars); w.pairs(authoritative); w.string(policyDigest)
         w.f64(proverDeadline); w.f64(replyDeadline)
+        w.bool(digestedContents != nil)
+        if let d = digestedContents { w.string(d.actionDigest); w.string(d.contentsDigest); w.u64(UInt64(d.contentsLength)) }
     }
 
     public static func decode(from r: inout LinkReader) -> DecisionContext? {
@@ -96,6 +115,11 @@ public struct DecisionContext: Sendable {
               let dl = r.f64(), let rd = r.f64() else { return nil }
         c.riskClass = cls; c.signals = sig; c.contextVars = cv; c.authoritative = av; c.policyDigest = pd; c.proverDeadline = dl
         c.replyDeadline = rd
+        guard let digested = r.bool() else { return nil }
+        if digested {
+            guard let ad = r.string(), let cd = r.string(), let n = r.u64() else { return nil }
+            c.digestedContents = DigestedContents(actionDigest: ad, contentsDigest: cd, contentsLength: Int(clamping: n))
+        }
         return c
     }
 }

@@ -161,6 +161,8 @@ public final class ControlChannel {
     /// The policy in its canonical JSON form (JGPolicy.CanonicalPolicy) and the component's settings (JSON).
     public var onConfigure: (_ policy: String, _ settings: String) -> (Bool, String) = { _, _ in (false, "not ready") }
     public var onLink: (Component, OwnedFD) -> Void = { _, _ in }
+    /// The gate's answer to `observePeer`; false (the default, for every other component) breaks the link.
+    public var onPeerObservation: (inout LinkReader) -> Bool = { _ in false }
     /// The requests a component takes beyond configure and link (resetCounter, lineageCompact, auditEvent),
     /// with the descriptor attached to it if any; false breaks the link.
     public var onRequest: (ControlRequest, inout LinkReader, OwnedFD?) -> Bool = { _, _, _ in false }
@@ -222,6 +224,8 @@ public final class ControlChannel {
             w.u64(nonce)
             send(w)
             return true
+        case .peerObservation:
+            return onPeerObservation(&r)
         case .resetCounter?:
             return onRequest(.resetCounter, &r, nil)
         case .auditEvent?:

@@ -15,6 +15,9 @@ public enum ControlRequest: UInt8, Sendable {
     case link = 2
     /// nonce (u64) → `pong` with the same nonce, answered from the component's own event loop
     case ping = 3
+    /// gate only: request id (u64), pid (i64), start time (u64), executable (opt string), pid namespace
+    /// (opt string), in another pid namespace than the supervisor (bool): the answer to `observePeer`
+    case peerObservation = 4
     /// → jg-gate: tag (u64), agent id (string): an operator's `jinnguard agent reset-counter`; answered by `counterReset`
     case resetCounter = 5
     /// → jg-gate: phase (u32): 0 = a fresh empty journal file is attached (write the snapshot there),
@@ -37,6 +40,9 @@ public enum ControlReport: UInt8, Sendable {
     /// peer component name, link number (u64: how many links with that peer this component had received,
     /// the broken one included): the link broke by itself and no new one came; the supervisor re-pairs
     case linkLost = 5
+    /// gate only: request id (u64), pid (i64), start time (u64, field 22 of /proc/PID/stat): what the gate,
+    /// unprivileged, cannot see of a peer — its executable and pid namespace — is read by the supervisor
+    case observePeer = 6
     /// jg-gate: ok (bool), message (string): the snapshot is written and synced to the attached file (ok), or not
     case lineageCompacted = 7
     /// jg-gate: tag (u64), agent id (string), ok (bool), previous counter (u64), message (string)
@@ -61,7 +67,12 @@ public enum GateToBroker: UInt8, Sendable {
     case agentEvent = 2
 }
 /// jg-broker → jg-gate: the reply for the agent, sent only once its audit record is durable
-public enum BrokerToGate: UInt8, Sendable { case reply = 1 }
+public enum BrokerToGate: UInt8, Sendable {
+    case reply = 1
+    /// (no fields) configured and its audit log open, sent once per gate link: the gate sends its held
+    /// audit records and forwards requests only from then on
+    case ready = 2
+}
 /// jg-broker → jg-kernel
 public enum BrokerToKernel: UInt8, Sendable {
     /// (no fields) → `planes`
