@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "JGPolicy", dependencies: ["JGJSON"]),
         .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
-        .target(name: "JGSandbox", dependencies: ["JGIPC", "CSeccomp", "CCap"]),
+        .target(name: "JGSandbox", dependencies: ["JGIPC", "JGCrypto", "CSeccomp", "CCap", "CJGSys"]),
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"]),
         .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
@@ -56,7 +56,7 @@ let package = Package(
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
-            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys",
+            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -81,9 +81,9 @@ public enum AuditRecords {
     /// The outcome of an execution, recorded after it ran.
     /// `replyToken` names the DENY_ token the agent was answered with when the action was refused at the
     /// last step (after its ALLOW was recorded): a full run queue, a passed deadline, a target that is no
-    /// regular file.
+    /// regular file, a sandbox layer that could not be applied.
     public static func outcome(_ ctx: DecisionContext, result: JSONValue, executed: Bool, sandbox: [String] = [],
-                               replyToken: String? = nil) -> AuditEntryParts {
+                               sandboxMissing: [String] = [], replyToken: String? = nil) -> AuditEntryParts {
         var d: [(String, JSONValue)] = [("verdict", .string(executed ? "EXECUTED" : "NOT_EXECUTED")),
                                         ("request_id", .integer(.unsigned(ctx.requestID)))]
         if let t = replyToken { d.append(("reply_token", .string(t))) }
@@ -98,6 +98,7 @@ public enum AuditRecords {
         if case let .integer(n)? = result["bytes_written"] { d.append(("bytes_written", .integer(n))) }
         for k in ["stdout_truncated", "stderr_truncated", "truncated"] where result[k] == .bool(true) { d.append((k, .bool(true))) }
         if !sandbox.isEmpty { d.append(("sandbox", .array(sandbox.map { .string($0) }))) }
+        if !sandboxMissing.isEmpty { d.append(("sandbox_missing", .array(sandboxMissing.map { .string($0) }))) }
         return AuditEntryParts(
             observation: .object([("agent_id", .string(ctx.agentID))]),
             intent: .object([("class", .string("Execution")), ("sequence_counter", .integer(.unsigned(ctx.sequence))),

@@ -22,7 +22,17 @@ public enum CanaryDecoys {
     public static func plant(_ resources: [String], in directory: String, uid: UInt32, gid: UInt32) -> [String] {
         guard resources.contains(where: { fileName($0) != nil }) else { return [] }
         var failed: [String] = []
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        // The workspace is its tool uid's (0700), its parent the daemon's: the parent is entered with the
+        // broker's identity, the workspace with the tool's.
+        guard let slash = directory.lastIndex(of: "/") else { return resources }
+        let parent = open(slash == directory.startIndex ? "/" : String(directory[..<slash]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return resources }
+        defer { close(parent) }
+        let dirGid = jg_sys_setfsgid(gid)
+        let dirUid = jg_sys_setfsuid(uid)
+        let dfd = openat(parent, String(directory[directory.index(after: slash)...]), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        _ = jg_sys_setfsuid(UInt32(dirUid))
+        _ = jg_sys_setfsgid(UInt32(dirGid))
         guard dfd >= 0 else { return resources }
         defer { close(dfd) }
         for r in resources {

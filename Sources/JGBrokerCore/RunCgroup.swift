@@ -52,12 +52,3 @@ final class RunCgroup {
         Log.warn("cannot remove run cgroup \(path): \(String(cString: strerror(errno)))")
     }
 }
-
-/// Names of the JG_TOOL_* bits, for the audit record.
-enum SandboxReport {
-    static let names: [(UInt32, String)] = [(1 << 0, "userns"), (1 << 1, "mountns"), (1 << 2, "pidns"), (1 << 3, "netns"),
-                                            (1 << 4, "landlock_fs"), (1 << 5, "landlock_net"), (1 << 6, "seccomp"),
-                                            (1 << 7, "cgroup"), (1 << 8, "private_tmp"), (1 << 9, "proc")]
-
-    static func names(_ bits: UInt32) -> [String] { names.filter { bits & $0.0 != 0 }.map(\.1) }
-}

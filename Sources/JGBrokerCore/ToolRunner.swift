@@ -6,15 +6,35 @@ import JGJSON
 import JGPolicy
 import JGSandbox
 
-/// Runs an approved action: shell commands in a sandbox as an unprivileged user, file writes beneath the
-/// workspace only, network requests through NetworkFetcher.
+/// One agent's tool identity and workspace, prepared by the supervisor (WorkspacePreparer): a uid of its
+/// own and a size-limited file system mounted at the workspace.
+public struct ToolAccount: Sendable, Equatable {
+    public var uid: UInt32
+    public var workspace: String
+    public init(uid: UInt32, workspace: String) {
+        self.uid = uid
+        self.workspace = workspace
+    }
+}
+
+/// Runs an approved action: shell commands in a sandbox under the agent's own tool uid, file writes beneath
+/// the workspace only, network requests through NetworkFetcher.
 public struct ToolRunner {
-    /// The workspace's name: what agents, hard rules and results call it, and where the tool finds it.
+    /// The workspace's name: what agents, hard rules and results call it, and its path inside the view.
     public var workspace: String
     /// How the broker reaches it (through the state directory's descriptor, DirectoryHandle).
     public var workspaceAccess: String
+    /// The agent's tool identity; nobody only until forAgent picks the agent's own (a run as nobody is refused).
     public var uid: UInt32 = Privileges.nobody
     public var gid: UInt32 = Privileges.nobody
+    /// Agent id → its account; agents without one get DENY_SANDBOX_UNAVAILABLE with `unavailable[id]`.
+    public var accounts: [String: ToolAccount] = [:]
+    public var unavailable: [String: String] = [:]
+    /// Paths no tool may see (the daemon's state, socket, policy, audit log, keys).
+    public var hiddenPaths: [String] = []
+    public var enforcement: SandboxEnforcement = .required
+    /// Set when this runner cannot run anything: every action is refused with this reason.
+    var refusal: String?
     public var timeout: Double = 10
     public var outputCap = 1 << 20
 
@@ -40,27 +60,29 @@ public struct ToolRunner {
 
     /// The directory an agent's actions may write to: `<workspace root>/<agent id>` (a digest when the id
     /// is not a safe file name), owned by the tool user. One agent's tools never see another's files.
-    public static func agentDirectoryName(_ id: String) -> String {
-        let safe = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 128
-            && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
-        return safe ? id : "agent-" + String(Digest.sha256Hex(id).prefix(16))
-    }
+    public static func agentDirectoryName(_ id: String) -> String { ToolAccounts.directoryName(id) }
 
     public func workspace(for agentID: String) -> String { workspace + "/" + Self.agentDirectoryName(agentID) }
 
-    /// This runner, confined to the agent's own workspace (created on first use).
-    public func forAgent(_ agentID: String) -> ToolRunner? {
-        let name = Self.agentDirectoryName(agentID)
-        let dir = workspaceAccess + "/" + name
-        if mkdir(dir, 0o755) == 0 {
-            guard chown(dir, uid, gid) == 0 else { return nil }
-        } else if errno != EEXIST {
-            return nil
-        }
-        CanaryDecoys.plant(canaryResources, in: dir, uid: uid, gid: gid)
+    /// This runner, confined to the agent's own workspace under the agent's own tool uid. Without a
+    /// prepared account the runner refuses every action (fail closed: DENY_SANDBOX_UNAVAILABLE).
+    public func forAgent(_ agentID: String, mode: SandboxMode = .required) -> ToolRunner? {
         var r = self
-        r.workspace = workspace + "/" + name
-        r.workspaceAccess = dir
+        r.enforcement = mode == .bestEffort ? .bestEffort : .required
+        guard let a = accounts[agentID] else {
+            r.refusal = "workspace unavailable: " + (unavailable[agentID] ?? "no tool account prepared for this agent")
+            return r
+        }
+        // The account names the workspace; the broker reaches it below the root it was handed.
+        guard let access = DirectoryHandle(name: workspace, access: workspaceAccess).access(ofName: a.workspace) else {
+            r.refusal = "workspace unavailable: \(a.workspace) is not below \(workspace)"
+            return r
+        }
+        r.workspace = a.workspace
+        r.workspaceAccess = access
+        r.uid = a.uid
+        r.gid = a.uid
+        CanaryDecoys.plant(canaryResources, in: access, uid: a.uid, gid: a.uid)
         return r
     }
 
@@ -70,6 +92,8 @@ public struct ToolRunner {
         public var executed: Bool
         /// Which sandbox layers were in place (recorded in the audit outcome).
         public var sandbox: [String] = []
+        /// Layers that could not be applied: skipped (best effort), or the one that refused the run.
+        public var sandboxMissing: [String] = []
         /// Set when the action was refused at the last step (a file_write target that is no regular file):
         /// the agent is answered with this DENY_ token instead of the result.
         public var refusedToken: String?
@@ -93,6 +117,7 @@ public struct ToolRunner {
     public func start(_ a: ProposedAction, constraints: Constraints?, allowedDestinations: [String] = [],
                       limits: ToolLimits = ToolLimits(), agentID: String = "", loop: EventLoop, killAt: Double,
                       replyBudget: Int, onDone: @escaping (Result) -> Void) -> Launch {
+        if let refusal { return .done(denied(refusal, missing: [])) }
         switch a.kind {
         case "shell_command":
             return shell(a.command ?? "", constraints, limits, agentID: agentID, loop: loop, killAt: killAt,
@@ -106,6 +131,13 @@ public struct ToolRunner {
         default:
             return .done(failure("action kind \"\(a.kind)\" is not executed by this broker yet"))
         }
+    }
+
+    func denied(_ msg: String, missing: [String]) -> Result {
+        var r = failure(msg)
+        r.refusedToken = "DENY_SANDBOX_UNAVAILABLE"
+        r.sandboxMissing = missing
+        return r
     }
 
     func failure(_ msg: String) -> Result {
@@ -124,12 +156,15 @@ public struct ToolRunner {
         public let stdout: OwnedFD
         public let stderr: OwnedFD
         public let layers: [String]
+        /// Layers skipped (best effort).
+        public let missing: [String]
         let cgroup: RunCgroup?
         let release: (@escaping () -> Void) -> Void
 
-        init(pid: Int32, stdout: OwnedFD, stderr: OwnedFD, layers: [String], cgroup: RunCgroup?,
+        init(pid: Int32, stdout: OwnedFD, stderr: OwnedFD, layers: [String], missing: [String] = [], cgroup: RunCgroup?,
              release: @escaping (@escaping () -> Void) -> Void) {
             self.pid = pid
+            self.missing = missing
             self.stdout = stdout
             self.stderr = stderr
             self.layers = layers
@@ -154,6 +189,8 @@ public struct ToolRunner {
     public enum Spawn {
         case started(SpawnedTool)
         case failed(String)
+        /// A sandbox layer could not be applied (required): nothing ran.
+        case refused(SandboxError)
     }
 
     /// Creates the sandboxed child of a shell command: its own cgroup, user/mount/pid/net/ipc/uts
@@ -185,51 +222,37 @@ public struct ToolRunner {
                 then()
             }
         }
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), strdup("HOME=" + workspace),
-                                                    strdup("TMPDIR=" + (workspace.hasPrefix("/tmp/") ? workspace : "/tmp")), strdup("LANG=C.UTF-8"), nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var achieved: UInt32 = 0
-        var failedStep: Int32 = 0
-        let filter = Self.seccompFilter ?? []
-        let pid: Int32 = workspace.withCString { ws in workspaceAccess.withCString { wsAccess in
-            "/bin/sh".withCString { path in
-                filter.withUnsafeBytes { f in
-                    argv.withUnsafeBufferPointer { av in
-                        envp.withUnsafeBufferPointer { ev in
-                            var spec = jg_tool_spec()
-                            spec.path = path
-                            spec.argv = av.baseAddress
-                            spec.envp = ev.baseAddress
-                            spec.workspace = ws
-                            spec.workspace_access = wsAccess
-                            spec.uid = uid
-                            spec.gid = gid
-                            spec.out_fd = outW.raw
-                            spec.err_fd = errW.raw
-                            spec.cgroup_procs_fd = cg?.procs.raw ?? -1
-                            spec.rlimit_cpu_seconds = limits.cpuSeconds
-                            spec.rlimit_as_bytes = limits.memoryMB << 20
-                            spec.rlimit_fsize_bytes = limits.fileSizeMB << 20
-                            spec.rlimit_nproc = limits.maxProcesses
-                            spec.rlimit_nofile = 256
-                            spec.seccomp_filter = f.baseAddress
-                            spec.seccomp_len = UInt16(filter.count / 8)
-                            spec.require_all = 0
-                            return jg_tool_spawn(&spec, &achieved, &failedStep)
-                        }
-                    }
-                }
-            }
-        } }
-        outW.close(); errW.close()
-        guard pid > 0 else {
-            let why = "sandbox step \(failedStep): \(String(cString: strerror(errno)))"
+        // The agent's uid, a view holding its workspace, read-only system directories, a private /tmp and
+        // /dev, its own /proc, nothing of the daemon; namespaces, Landlock with scoping, seccomp, no
+        // capabilities, rlimits, descriptors closed (JGSandbox: SandboxSpec, SandboxBuilder).
+        var spec = SandboxSpec(executable: "/bin/sh", arguments: ["sh", "-c", command],
+                               environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + workspace, "TMPDIR=/tmp", "LANG=C.UTF-8"],
+                               workspace: workspace, uid: uid, gid: gid)
+        spec.workspaceAccess = workspaceAccess == workspace ? nil : workspaceAccess
+        spec.hiddenPaths = hiddenPaths
+        spec.enforcement = enforcement
+        spec.tmpMB = 64
+        spec.limits.cpuSeconds = limits.cpuSeconds
+        spec.limits.addressSpaceBytes = limits.memoryMB << 20
+        spec.limits.fileSizeBytes = limits.fileSizeMB << 20
+        spec.limits.processes = limits.maxProcesses
+        spec.limits.openFiles = 256
+        spec.seccompFilter = Self.seccompFilter ?? []
+        let launch: SandboxLaunch
+        do throws(SandboxError) {
+            if uid == Privileges.nobody { throw SandboxError(layer: "identity", errno: EPERM) }
+            launch = try SandboxBuilder.spawn(spec, stdout: outW, stderr: errW, cgroupProcs: cg?.procs.raw)
+        } catch {
+            outW.close(); errW.close()
             release {}
-            return .failed(why)
+            Log.warn("run of \(agentID) refused: \(error)")
+            return .refused(error)
         }
-        let layers = SandboxReport.names(achieved) + (governed != nil && cg != nil ? ["kernel_governed"] : [])
-        return .started(SpawnedTool(pid: pid, stdout: outR, stderr: errR, layers: layers, cgroup: cg, release: release))
+        outW.close(); errW.close()
+        if let why = launch.missingReason { Log.warn("run of \(agentID) without \(why) (sandbox_mode: best_effort)") }
+        let layers = launch.achieved.names + (governed != nil && cg != nil ? ["kernel_governed"] : [])
+        return .started(SpawnedTool(pid: launch.pid, stdout: outR, stderr: errR, layers: layers, missing: launch.missing.names,
+                                    cgroup: cg, release: release))
     }
 
     /// shell_command: spawned in the sandbox, then watched from the loop until it exits or is killed.
@@ -238,6 +261,7 @@ public struct ToolRunner {
         let tool: SpawnedTool
         switch spawnSandboxed(command, limits, agentID: agentID) {
         case let .failed(why): return .done(failure(why))
+        case let .refused(e): return .done(denied(e.description, missing: e.missing.names))
         case let .started(t): tool = t
         }
         let limit = min(limits.outputBytes, c?.outputByteLimit ?? Int.max)
@@ -250,6 +274,7 @@ public struct ToolRunner {
                                killReason: reason, kill: { tool.killAll() }, onExit: { exit in
             var r = Self.shellResult(exit, constraints: c, limit: limit, replyBudget: replyBudget)
             r.sandbox = tool.layers
+            r.sandboxMissing = tool.missing
             tool.finish { onDone(r) }
         })
         return .running(watch)
@@ -285,8 +310,22 @@ public struct ToolRunner {
     }
 
     func fileWrite(_ path: String, _ contents: String) -> Result {
-        let dir = open(workspaceAccess, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
+        // The workspace (0700, the tool uid's) is entered with the tool user's file-system identity, its parent
+        // (the daemon's) with the broker's.
+        // Reached through the descriptor path; `workspace` (its name) is what paths are given against.
+        let reach = workspaceAccess
+        guard let slash = reach.lastIndex(of: "/") else { return failure("workspace: bad path") }
+        let parentPath = slash == reach.startIndex ? "/" : String(reach[..<slash])
+        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return failure("workspace: \(String(cString: strerror(errno)))") }
+        defer { close(parent) }
+        let fsGid = jg_sys_setfsgid(gid)
+        let fsUid = jg_sys_setfsuid(uid)
+        let dir = openat(parent, String(reach[reach.index(after: slash)...]), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let dirErrno = errno
+        _ = jg_sys_setfsuid(UInt32(fsUid))
+        _ = jg_sys_setfsgid(UInt32(fsGid))
+        guard dir >= 0 else { return failure("workspace: \(String(cString: strerror(dirErrno)))") }
         defer { close(dir) }
         // Absolute paths are taken relative to the workspace only when they point inside it.
         var rel = path

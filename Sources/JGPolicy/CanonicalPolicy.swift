@@ -25,7 +25,8 @@ import JGJSON
 ///         "denied_directories": [<absolute path>…],
 ///         "tool_limits": {"timeout_seconds": <number>, "cpu_seconds": <int>, "memory_mb": <int>,
 ///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
-///                         "max_concurrent_runs": <int 1…1024>},
+///                         "max_concurrent_runs": <int 1…1024>, "workspace_mb": <int 8…1048576>},
+///         "sandbox_mode": "required" | "best_effort",
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
 ///
@@ -69,6 +70,7 @@ public enum CanonicalPolicy {
             ("max_processes", .integer(.unsigned(t.maxProcesses))),
             ("output_bytes", .integer(.signed(Int64(t.outputBytes)))),
             ("file_size_mb", .integer(.unsigned(t.fileSizeMB))),
+            ("workspace_mb", .integer(.unsigned(t.workspaceMB))),
             ("max_concurrent_runs", .integer(.signed(Int64(t.maxConcurrentRuns)))),
         ])
         return .object([
@@ -82,6 +84,7 @@ public enum CanonicalPolicy {
             ("denied_destinations", strings(a.deniedDestinations)),
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
+            ("sandbox_mode", .string(a.sandboxMode.rawValue)),
             ("max_sequence_quota", .integer(.unsigned(a.maxSequenceQuota))),
             ("max_risk_drift", a.maxRiskDrift.map { .number($0) } ?? .null),
             ("invariants", .array(a.invariants.map { inv in
@@ -148,7 +151,7 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants"])
+                                           "invariants", "sandbox_mode"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -176,7 +179,7 @@ public enum CanonicalPolicy {
         }
 
         let t = try o.object("tool_limits", keys: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
-                                                   "output_bytes", "file_size_mb", "max_concurrent_runs"])
+                                                   "output_bytes", "file_size_mb", "workspace_mb", "max_concurrent_runs"])
         let timeout = try t.double("timeout_seconds")
         guard timeout > 0, timeout <= ToolLimits.maxTimeoutSeconds else {
             throw t.fail("timeout_seconds", "must be within (0, \(Int(ToolLimits.maxTimeoutSeconds))]")
@@ -187,6 +190,11 @@ public enum CanonicalPolicy {
         a.toolLimits.maxProcesses = try t.uint64("max_processes", atLeast: ToolLimits.minMaxProcesses)
         a.toolLimits.outputBytes = try t.int("output_bytes", 0...ToolLimits.maxOutputBytes)
         a.toolLimits.fileSizeMB = try t.uint64("file_size_mb", atLeast: ToolLimits.minFileSizeMB)
+        a.toolLimits.workspaceMB = try t.uint64("workspace_mb", atLeast: ToolLimits.minWorkspaceMB)
+        guard a.toolLimits.workspaceMB <= ToolLimits.maxWorkspaceMB else { throw t.fail("workspace_mb", "must be at most \(ToolLimits.maxWorkspaceMB)") }
+        let mode = try o.string("sandbox_mode")
+        guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
+        a.sandboxMode = m
         a.toolLimits.maxConcurrentRuns = try t.int("max_concurrent_runs", 1...ToolLimits.maxConcurrentRunsLimit)
 
         for (i, item) in try o.array("invariants").enumerated() {

@@ -68,6 +68,8 @@ public struct AgentPolicy: Sendable, Equatable {
     public var deniedDirectories: [String] = []
     /// Limits of each brokered tool run.
     public var toolLimits = ToolLimits()
+    /// Whether a sandbox layer that cannot be applied fails the run (SandboxMode.swift).
+    public var sandboxMode = SandboxMode.required
     /// 0 = unlimited.
     public var maxSequenceQuota: UInt64
     /// Largest rise of fused risk above the agent's running mean before DENY_BEHAVIORAL_DRIFT; nil = off.
@@ -133,6 +135,9 @@ public struct ToolLimits: Sendable, Equatable {
     package static let minMaxProcesses: UInt64 = 1
     package static let maxOutputBytes = 64 << 20
     package static let minFileSizeMB: UInt64 = 1
+    /// ext4 needs a few MiB for itself; 1 TiB is far beyond any sane workspace.
+    package static let minWorkspaceMB: UInt64 = 8
+    package static let maxWorkspaceMB: UInt64 = 1 << 20
     package static let maxConcurrentRunsLimit = 1024
 
     public var timeoutSeconds = 10.0
@@ -141,6 +146,8 @@ public struct ToolLimits: Sendable, Equatable {
     public var maxProcesses: UInt64 = 64
     public var outputBytes = 1 << 20
     public var fileSizeMB: UInt64 = 16
+    /// Size of the agent's workspace (its own file system, apart from the audit log's).
+    public var workspaceMB: UInt64 = 256
     /// This agent's tool runs in flight at once (`max_concurrent_runs`); as many more may wait.
     public var maxConcurrentRuns = 4
     public init() {}

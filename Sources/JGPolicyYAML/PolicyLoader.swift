@@ -182,7 +182,7 @@ private struct Reader {
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
                                  "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
-                                 "denied_destinations", "denied_directories", "tool_limits"]
+                                 "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -202,7 +202,7 @@ private struct Reader {
             case "allowed_executables": a.allowedExecutables = try strings(v, k)
             case "tool_limits":
                 for (tk, _, tv) in try mapping(v, k, allowed: ["timeout_seconds", "cpu_seconds", "memory_mb", "max_processes",
-                                                               "output_bytes", "file_size_mb", "max_concurrent_runs"]) {
+                                                               "output_bytes", "file_size_mb", "workspace_mb", "max_concurrent_runs"]) {
                     switch tk {
                     case "timeout_seconds":
                         let d = try double(tv, tk)
@@ -212,6 +212,12 @@ private struct Reader {
                     case "memory_mb": a.toolLimits.memoryMB = max(ToolLimits.minMemoryMB, try uint(tv, tk))
                     case "max_processes": a.toolLimits.maxProcesses = max(ToolLimits.minMaxProcesses, try uint(tv, tk))
                     case "output_bytes": a.toolLimits.outputBytes = Int(min(UInt64(ToolLimits.maxOutputBytes), try uint(tv, tk)))
+                    case "workspace_mb":
+                        let mb = try uint(tv, tk)
+                        guard mb >= ToolLimits.minWorkspaceMB, mb <= ToolLimits.maxWorkspaceMB else {
+                            throw fail(tv, "workspace_mb must be within [\(ToolLimits.minWorkspaceMB), \(ToolLimits.maxWorkspaceMB)]")
+                        }
+                        a.toolLimits.workspaceMB = mb
                     case "max_concurrent_runs":
                         let n = try uint(tv, tk)
                         guard n >= 1, n <= UInt64(ToolLimits.maxConcurrentRunsLimit) else {
@@ -221,6 +227,10 @@ private struct Reader {
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
+            case "sandbox_mode":
+                let s = try string(v, k)
+                guard let m = SandboxMode(rawValue: s) else { throw fail(v, "sandbox_mode must be required or best_effort, got '\(s)'") }
+                a.sandboxMode = m
             case "denied_destinations":
                 for item in try list(v, k) {
                     let d = try string(item, "denied_destinations entry")

@@ -88,7 +88,7 @@ extension BrokerServer {
             self.endedRuns.append(id)
             self.finish(run, r)
         }
-        guard let root = runner, let action = ctx.action, let r = root.forAgent(ctx.agentID) else {
+        guard let root = runner, let action = ctx.action, let r = root.forAgent(ctx.agentID, mode: agent?.sandboxMode ?? .required) else {
             done(Self.failed("cannot prepare the agent workspace"))
             return
         }
@@ -130,7 +130,9 @@ extension BrokerServer {
                                                                      ("executed", .bool(r.executed))])) + "\n").utf8)
             }
         }
-        let entry = AuditRecords.outcome(ctx, result: r.json, executed: r.executed, sandbox: r.sandbox, replyToken: r.refusedToken)
+        let entry = AuditRecords.outcome(ctx, result: r.json, executed: r.executed, sandbox: r.sandbox,
+                                         sandboxMissing: r.sandboxMissing, replyToken: r.refusedToken)
+        noteSandbox(ctx.agentID, r)
         finishedRuns.append(FinishedRun(id: ctx.requestID, token: token, body: body, entry: entry))
     }
 

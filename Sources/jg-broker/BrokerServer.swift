@@ -25,6 +25,10 @@ final class BrokerServer {
     var audit: AuditLog?
     var auditError: String?
     var runner: ToolRunner?
+    /// Per-agent tool accounts from the supervisor, kept across the first configure (ToolSettings.swift).
+    var tools = ToolSettings()
+    /// Agents whose last best_effort run lacked sandbox layers: reported as degraded.
+    var degraded: [String: String] = [:]
     var gate: LinkEndpoint?
     /// `BrokerToGate.ready` went out on the current gate link.
     var gateToldReady = false
@@ -70,6 +74,8 @@ final class BrokerServer {
                                                  details: [("warnings", .array(warnings))]))
             }
         }
+        tools = ToolSettings(settings)
+        runner?.apply(tools)
         if audit == nil {
             guard let s = try? JSONParser.parse(settings), let path = s["audit_log"]?.stringValue, let state = s["state_dir"]?.stringValue else {
                 return (false, "bad broker settings")
@@ -106,6 +112,7 @@ final class BrokerServer {
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
             _ = chown(ws.access, getuid(), getgid())
             runner = ToolRunner(workspace: ws, stateDir: state)
+            runner?.apply(tools)
             // Each run's cgroup sits below the agent's governed cgroup (enforced from the start); jg-kernel
             // is also asked to govern the run cgroup itself, so its telemetry names the run.
             // Nothing is waited for (a stopped jg-kernel must not stall the broker): the run is enforced
@@ -128,6 +135,9 @@ final class BrokerServer {
     func report() {
         var pairs: [(String, JSONValue)] = [("audit_next_index", .integer(.unsigned(audit?.nextIndex ?? 0)))]
         if let e = auditError ?? audit?.failed?.description { pairs.append(("audit_error", .string(e))) }
+        if !degraded.isEmpty {
+            pairs.append(("sandbox_degraded", .array(degraded.sorted { $0.key < $1.key }.map { .string("\($0.key): \($0.value)") })))
+        }
         control.reportStatus(JSONWriter.write(.object(pairs)))
     }
 

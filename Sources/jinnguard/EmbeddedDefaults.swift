@@ -27,6 +27,11 @@ enum EmbeddedDefaults {
           - "fused_risk <= 89.0"
       - id: research_agent
         privilege_tier: 2
+        # Limits of each tool run; workspace_mb sizes the agent's own workspace file system (default 256).
+        tool_limits: {timeout_seconds: 10, workspace_mb: 256}
+        # required (default): a sandbox layer that cannot be applied refuses the run (DENY_SANDBOX_UNAVAILABLE);
+        # best_effort: the run goes ahead without it, audited as sandbox_missing, and health says degraded.
+        sandbox_mode: required
         allowed_intents: []
         allowed_executables: []
         max_sequence_quota: 500   # decisions of this agent over all its processes (0 = unlimited)

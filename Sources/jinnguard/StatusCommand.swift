@@ -23,7 +23,9 @@ struct Status: ParsableCommand {
         }
         if json { print(JSONWriter.write(v)); return }
         let healthy = v["healthy"] == .bool(true)
-        print("jinnguard: \(healthy ? "healthy" : "UNHEALTHY: " + (v["reason"]?.stringValue ?? "?"))")
+        let degraded = v["degraded"].flatMap { d -> [String]? in if case let .array(a) = d { return a.compactMap(\.stringValue) } else { return nil } } ?? []
+        print("jinnguard: \(healthy ? (degraded.isEmpty ? "healthy" : "healthy but degraded") : "UNHEALTHY: " + (v["reason"]?.stringValue ?? "?"))")
+        for d in degraded { print("  degraded: \(d)") }
         print("  socket \(v["socket"]?.stringValue ?? "?"), audit log \(v["audit_log"]?.stringValue ?? "?")")
         if case let .object(comps)? = v["components"] {
             for (name, c) in comps {

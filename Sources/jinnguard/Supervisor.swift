@@ -5,6 +5,7 @@ import JGIPC
 import JGJSON
 import JGPolicy
 import JGProverCore
+import JGSandbox
 
 /// Starts the four components as separate executables linked by socketpairs, hands each its link ends
 /// with SCM_RIGHTS over its control link, and restarts any one of them without touching the others.
@@ -18,6 +19,7 @@ final class Supervisor {
         var stateDir: String
         var metricsPort: UInt16?
         var keys: KeyLoader
+        var toolUIDRange: ClosedRange<UInt32> = ToolAccounts.defaultRange
     }
 
     /// Which components talk to which (DESIGN.md §2).
@@ -74,6 +76,8 @@ final class Supervisor {
     var shuttingDown = false
     var announcedReady = false
     let binDir: String
+    /// Per-agent tool uids and size-limited workspaces (WorkspacePreparer.swift).
+    let workspaces: WorkspacePreparer
     var linkRepairs = LinkRepairs()
     var lastLivenessTick = 0.0
     /// status.json as last written: rewritten on every change, and only then.
@@ -81,6 +85,7 @@ final class Supervisor {
 
     init(settings: Settings) {
         self.settings = settings
+        workspaces = WorkspacePreparer(stateDir: settings.stateDir, range: settings.toolUIDRange)
         binDir = Supervisor.executableDir()
         for c in Component.allCases { children[c] = Child(c) }
     }
@@ -129,13 +134,19 @@ final class Supervisor {
         if let port = settings.metricsPort {
             metrics = try MetricsServer(port: port, loop: loop, health: { [unowned self] in self.health() })
             metrics?.details = { [unowned self] in
-                .object([("kernel_planes", self.kernelPlanes),
+                .object([("kernel_planes", self.kernelPlanes), ("degraded", .array(self.degraded().map { .string($0) })),
                          ("components", .object(Component.allCases.map { c in
                              (c.rawValue, .object([("pid", .integer(.signed(Int64(self.children[c]?.pid ?? 0)))),
                                                    ("restarts", .integer(.signed(Int64(self.children[c]?.restarts ?? 0)))),
                                                    ("responsive", .bool(self.responsive(c)))]))
                          }))])
             }
+        }
+        // Last: the workspaces are mounted only once nothing else can refuse the start (a refused start
+        // leaves nothing mounted behind).
+        do { try workspaces.prepare(p) } catch {
+            workspaces.unmountAll()
+            throw StartError(description: "workspaces: \(error)")
         }
     }
 
@@ -249,7 +260,8 @@ final class Supervisor {
             return JSONWriter.write(.object([("audit_log", .string(settings.auditLog)), ("state_dir", .string(settings.stateDir)),
                                              ("state_dir_access", .string(DirectoryHandle(name: settings.stateDir, fd: DirectoryHandle.brokerStateFD).access)),
                                              ("audit_dir_access", .string(DirectoryHandle(name: StateLayout.auditDirectory(settings.auditLog), fd: auditFD).access)),
-                                             ("policy_warnings", .array(policyWarnings.map { .string($0) }))]))
+                                             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
+                                             ("hidden_paths", .array(hiddenPaths.map { .string($0) }))] + workspaces.brokerSettings))
         case .prover:
             return JSONWriter.write(.object([("empty_root", .string(settings.stateDir + "/empty"))]))
         case .kernel:
@@ -339,6 +351,7 @@ final class Supervisor {
             ("socket", .string(settings.socketPath)), ("audit_log", .string(settings.auditLog)), ("policy", .string(settings.policyFile)),
             ("components", .object(comps)), ("kernel_planes", kernelPlanes),
             ("policy_warnings", .array(policyWarnings.map { .string($0) })),
+            ("degraded", .array(degraded().map { .string($0) })),
         ])
         let text = JSONWriter.write(v) + "\n"
         guard text != lastStatusText else { return }
@@ -412,6 +425,7 @@ final class Supervisor {
             canonicalPolicy = try PolicyCheck.canonicalForm(p)
             policy = p
             setWarnings(warnings)
+            do { try workspaces.prepare(p) } catch { Log.error("SIGHUP: workspaces: \(error)") }
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
             for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
         } catch {
@@ -444,7 +458,23 @@ final class Supervisor {
         unlink(settings.socketPath)
         unlink(LineageOperations.socketPath(stateDir: settings.stateDir))
         unlink(settings.stateDir + "/status.json")
+        workspaces.unmountAll()
         cgroups?.remove()
+    }
+
+    /// What no tool may see, whatever directory it sits in.
+    var hiddenPaths: [String] {
+        [settings.stateDir, settings.socketPath, settings.policyFile, settings.auditLog, settings.lineageFile]
+            + [settings.keys.secretFile, settings.keys.defaultSecretFile, settings.keys.previousFile, settings.keys.agentDir].compactMap { $0 }
+    }
+
+    /// Healthy but degraded: sandbox layers a best_effort agent ran without, workspaces that could not be
+    /// prepared (those agents' runs are refused).
+    func degraded() -> [String] {
+        var out: [String] = []
+        if let b = children[.broker]?.status, case let .array(d)? = b["sandbox_degraded"] { out += d.compactMap(\.stringValue) }
+        out += workspaces.errors.sorted { $0.key < $1.key }.map { "\($0.key): workspace unavailable: \($0.value)" }
+        return out
     }
 
     // MARK: health
@@ -462,7 +492,12 @@ final class Supervisor {
         if let b = children[.broker]?.status, case let .string(err)? = b["audit_error"] {
             problems.append("audit log not writable: \(err)")
         }
-        return problems.isEmpty ? (true, "ok") : (false, problems.joined(separator: "; "))
+        if problems.isEmpty {
+            // Healthy but degraded: requests are decided, some runs lack sandbox layers or are refused.
+            let d = degraded()
+            return (true, d.isEmpty ? "ok" : "degraded: " + d.joined(separator: "; "))
+        }
+        return (false, problems.joined(separator: "; "))
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import JGAudit
 import JGIPC
+import JGSandbox
 
 struct JinnGuard: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,8 @@ struct Run: ParsableCommand {
     @Option(help: "Previous HMAC key file, accepted until --previous-secret-valid-until.") var previousSecretFile: String?
     @Option(help: "Unix seconds until which the previous key is accepted.") var previousSecretValidUntil: UInt64?
     @Option(help: "Directory of per-agent key files named after agent ids.") var agentSecretDir: String?
+    @Option(help: "Reserved uids for the agents' tools, <first>-<last> (also JINNGUARD_TOOL_UID_RANGE); each agent gets one, kept in <state>/tool-uids.")
+    var toolUidRange: String?
     @Option(help: "Agent connections the gate keeps per peer uid (also JINNGUARD_MAX_CONNECTIONS_PER_UID; default 1024).")
     var maxConnectionsPerUid: Int?
     @Option(help: "Agent connections the gate keeps in all (also JINNGUARD_MAX_CONNECTIONS; default 16384).")
@@ -66,7 +69,11 @@ struct Run: ParsableCommand {
                 keys: KeyLoader(secretFile: explicitSecret.map(absolute),
                                 defaultSecretFile: state + "/secret", previousFile: previousSecretFile.map(absolute),
                                 previousValidUntil: previousSecretValidUntil, agentDir: agentSecretDir.map(absolute)))
-            let sup = Supervisor(settings: settings)
+            var supSettings = settings
+            if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
+                do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
+            }
+            let sup = Supervisor(settings: supSettings)
             try sup.prepare()
             Log.info("socket \(settings.socketPath), audit log \(settings.auditLog), policy \(settings.policyFile), lineage \(settings.lineageFile)")
             let code = sup.run()

@@ -1,4 +1,5 @@
-"""Brokered shell commands run in a sandbox: namespaces, Landlock, seccomp, no_new_privs, rlimits, a time limit."""
+"""Brokered shell commands run in a sandbox: the agent's own tool uid, namespaces, a mount view, Landlock,
+seccomp, no_new_privs, no capabilities, rlimits, a time limit."""
 
 import json
 import re
@@ -35,7 +36,7 @@ def sbx(tmp_path_factory):
 
 
 def workspace(d, agent="tool_agent"):
-    """The agent's own directory of the workspace (created by the broker on the agent's first action)."""
+    """The agent's own directory of the workspace (prepared by the supervisor for every agent of the policy)."""
     import re
     m = re.search(r"^jinnguard: ready.*\bworkspace=(\S+)", d.output_since(0), re.M)
     ws = Path(m.group(1)) / agent
@@ -62,16 +63,27 @@ def last_outcome(d):
     return None
 
 
-def test_runs_as_nobody_in_its_own_namespaces(sbx):
-    r = run(sbx, "id -u; echo pid=$$; cat /proc/self/status | grep -E '^(NoNewPrivs|Seccomp|CapEff):'; ls /proc | grep -cE '^[0-9]+$'")
+def tool_uid(d, agent="tool_agent"):
+    """The agent's tool uid: the owner of its workspace, never root, never nobody."""
+    uid = workspace(d, agent).stat().st_uid
+    assert uid not in (0, 65534), uid
+    return uid
+
+
+def test_runs_as_its_agents_tool_uid_in_its_own_namespaces(sbx):
+    r = run(sbx, "id -u; echo pid=$$; cat /proc/self/status | grep -E '^(NoNewPrivs|Seccomp|CapEff|CapPrm|CapBnd):'; ls /proc | grep -cE '^[0-9]+$'")
     out = r["stdout"].split("\n")
-    assert out[0] == "65534", r
+    assert out[0] == str(tool_uid(sbx)), r
+    assert tool_uid(sbx) != tool_uid(sbx, "exec_agent"), "each agent has a tool uid of its own"
     assert out[1] == "pid=1", ("the shell is pid 1 of its own pid namespace", r)
     assert "NoNewPrivs:\t1" in r["stdout"] and "Seccomp:\t2" in r["stdout"], r
-    assert "CapEff:\t0000000000000000" in r["stdout"], r
+    for cap in ("CapEff", "CapPrm", "CapBnd"):
+        assert f"{cap}:\t0000000000000000" in r["stdout"], r
     assert int(out[-2]) <= 3, ("only the sandbox's own processes are visible", r)
     layers = set(last_outcome(sbx)["sandbox"])
-    assert {"userns", "mountns", "pidns", "netns", "landlock_fs", "seccomp", "cgroup"} <= layers, layers
+    assert {"userns", "mountns", "pidns", "netns", "ipcns", "view", "landlock_fs", "landlock_net", "landlock_scope",
+            "seccomp", "cgroup", "private_tmp", "proc"} <= layers, layers
+    assert not last_outcome(sbx).get("sandbox_missing"), last_outcome(sbx)
 
 
 def test_cannot_write_outside_its_workspace(sbx, tmp_path):
@@ -84,7 +96,7 @@ def test_cannot_write_outside_its_workspace(sbx, tmp_path):
 
 
 def test_cannot_read_shadow(sbx):
-    # /etc/shadow is readable by root only; the tool runs as nobody, and Landlock would stop a write anyway.
+    # /etc/shadow is readable by root only, the tool runs as its own uid, and the view covers it with an empty file.
     # (the name is assembled at run time: spelled out, even in quotes, the broker's hard rules refuse it first)
     r = run(sbx, "f=/etc/sha; cat ${f}dow; echo rc=$?")
     assert "root:" not in r["stdout"], r
@@ -115,7 +127,7 @@ def test_setuid_binary_gives_nothing(sbx):
     try:
         assert os.stat(target).st_mode & stat.S_ISUID
         r = run(sbx, "./suid-id -u; ./suid-id -ru")
-        assert r["stdout"].split() == ["65534", "65534"], r
+        assert r["stdout"].split() == [str(tool_uid(sbx))] * 2, r
     finally:
         target.unlink()
 
@@ -175,8 +187,8 @@ def test_agents_do_not_share_a_workspace(sbx):
     fr = sbx.frame_for(agent="exec_agent", intent="run_echo", execute=True,
                        proposed_action={"kind": "shell_command", "command": "echo ../tool_agent/private.txt"})
     assert not (other / "private.txt").exists()
-    # exec_agent may only run echo; reading through the shell needs another agent: tool_agent's view of
-    # exec_agent's directory is read-only (Landlock), so it cannot plant files there either.
+    # exec_agent may only run echo; reading through the shell needs another agent: tool_agent's view holds
+    # no other agent's directory (and its uid owns none), so it cannot plant files there either.
     r = run(sbx, f"echo x > {other}/planted.txt; echo rc=$?")
     assert "rc=0" not in r["stdout"] and not (other / "planted.txt").exists(), r
 
