@@ -40,13 +40,13 @@ enum StateLayout {
 
     /// The directory opened for `id` the way it will reach it (DirectoryHandle): O_PATH by root, then
     /// checked as `id` through /proc/self/fd — so directories above it need not be searchable by `id`.
-    static func reach(_ dir: String, as id: ComponentIdentity, who: String = "jg-broker", _ mode: Int32, what: String) throws(Failure) -> OwnedFD {
+    static func reach(_ dir: String, as id: ComponentIdentity, _ mode: Int32, what: String) throws(Failure) -> OwnedFD {
         let fd = jg_sys_open_directory_path(dir)
         guard fd >= 0 else { throw Failure(description: "cannot open \(dir): \(text(errno))") }
         let handle = OwnedFD(adopting: fd)
         // The forked check inherits the descriptor (no exec): it resolves exactly what the component will.
         if let why = deniedTo(id, DirectoryHandle(name: dir, fd: fd).access, mode) {
-            throw Failure(description: "\(who) (uid \(id.uid)) cannot \(what) \(dir): \(why)")
+            throw Failure(description: "jg-broker (uid \(id.uid)) cannot \(what) \(dir): \(why)")
         }
         return handle
     }
@@ -74,7 +74,7 @@ enum StateLayout {
         }
     }
 
-    /// The audit log's directory: the state directory's descriptor when it is the same directory.
+    /// The directory the audit log and its companions (.manifests, .sealed, torn tails) are created in.
     static func auditDirectory(_ auditLog: String) -> String {
         String(auditLog[..<(auditLog.lastIndex(of: "/") ?? auditLog.startIndex)])
     }

@@ -129,3 +129,18 @@ def test_audit_log_in_other_private_directory(make_private, daemon_factory):
         assert stat.S_IMODE(os.stat(audit_parent).st_mode) == 0o700
     finally:
         shutil.rmtree(audit_parent, ignore_errors=True)
+
+
+def test_unwritable_audit_directory_still_refused(make_private):
+    """Reaching by descriptor gets around the parents only: a directory jg-broker may not write is refused."""
+    audit_parent = Path(tempfile.mkdtemp(prefix="jgaud-", dir="/tmp"))
+    try:
+        os.chmod(audit_parent, 0o700)
+        audit_dir = audit_parent / "audit"
+        audit_dir.mkdir(mode=0o755)  # root's: jg-broker may search it but not create files
+        d = make_private(audit_dir=audit_dir)
+        out = d.expect_refusal()
+        assert f"cannot write the audit log's directory {audit_dir}" in out, out
+        assert "/proc/self/fd" not in out, out
+    finally:
+        shutil.rmtree(audit_parent, ignore_errors=True)
