@@ -7,8 +7,10 @@ being loosened: the supervisor hands jg-broker the directories as descriptors.""
 import os
 import pwd
 import shutil
+import signal
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,28 @@ def test_unwritable_audit_directory_still_refused(make_private):
         assert "/proc/self/fd" not in out, out
     finally:
         shutil.rmtree(audit_parent, ignore_errors=True)
+
+
+def test_restarted_broker_reaches_the_state_again(make_private):
+    """A jg-broker restarted alone gets the descriptors again (the supervisor keeps them)."""
+    d = make_private()
+    d.start()
+    old = d.wait_components()["jg-broker"]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        c = d.components()
+        if c.get("jg-broker") not in (None, old):
+            break
+        assert time.monotonic() < deadline, "jg-broker not restarted:\n" + d.output_text()
+        time.sleep(0.05)
+    # The restarted broker may still be configuring: the gate holds requests until it is ready.
+    while True:
+        try:
+            exercise(d)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    check_audit(d)
