@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "JGPolicy", dependencies: ["JGJSON"]),
         .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
-        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy"]),
+        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"]),
         // Only AuditRecords.swift of JGBrokerCore (the rest pulls in the broker's execution dependencies).
         .target(name: "JGBrokerCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGAudit"], path: "Sources/JGBrokerRecords"),
         .executableTarget(name: "jg-stage-bench",

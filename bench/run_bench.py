@@ -39,6 +39,8 @@ AGENT = """\
     allowed_intents: [read_customer_record, summarize_claim, list_claims]
     allowed_executables: []
     max_sequence_quota: 0
+    # These agents never run tools: the smallest workspace image (each agent's image is reserved on disk).
+    tool_limits: {{workspace_mb: 8}}
     invariants: []
 """
 
