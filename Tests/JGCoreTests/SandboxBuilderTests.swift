@@ -1,3 +1,4 @@
+import CJGSys
 import Glibc
 import JGIPC
 import JGSandbox
@@ -10,7 +11,9 @@ import Testing
 
     func run(_ spec: SandboxSpec) throws -> (String, SandboxLaunch) {
         var p: [Int32] = [-1, -1]
-        #expect(pipe(&p) == 0)
+        // Close-on-exec: other suites fork concurrently in this process, and a child of theirs holding the
+        // write end would keep the read below waiting (the builder dup2s it into its own child anyway).
+        #expect(jg_sys_pipe_cloexec(&p) == 0)
         let r = OwnedFD(adopting: p[0]), w = OwnedFD(adopting: p[1])
         let launch = try SandboxBuilder.spawn(spec, stdout: w, stderr: w, cgroupProcs: nil)
         w.close()
