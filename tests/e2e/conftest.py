@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_helpers import DEFAULT_POLICY, JINNGUARD_BIN, Daemon  # noqa: E402
+from e2e_helpers import DEFAULT_POLICY, JINNGUARD_BIN, Daemon, stop_all  # noqa: E402
 
 
 def pytest_configure(config):
@@ -36,16 +36,7 @@ def daemon_factory(tmp_path):
         return d
 
     yield make
-    errors = []
-    for d in made:
-        try:
-            d.stop(check=True)
-        except AssertionError as e:
-            errors.append(str(e))
-        finally:
-            d.cleanup()
-    if errors:
-        pytest.fail("daemon teardown: " + "\n\n".join(errors), pytrace=False)
+    stop_all(made)
 
 
 @pytest.fixture

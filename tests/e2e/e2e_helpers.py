@@ -606,3 +606,18 @@ def extract_object(line: str, key: str, start: int = 0) -> tuple[str, int]:
             if depth == 0:
                 return line[i:j + 1], j + 1
     raise AssertionError(f"unbalanced object for {key}")
+
+
+def stop_all(made):
+    """Fixture teardown: every daemon made is stopped with SIGTERM and must exit 0; its files are removed."""
+    import pytest
+    errors = []
+    for d in made:
+        try:
+            d.stop(check=True)
+        except AssertionError as e:
+            errors.append(str(e))
+        finally:
+            d.cleanup()
+    if errors:
+        pytest.fail("daemon teardown: " + "\n\n".join(errors), pytrace=False)

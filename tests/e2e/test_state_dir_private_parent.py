@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Daemon, JINNGUARD_BIN
+from e2e_helpers import Daemon, JINNGUARD_BIN, stop_all
 
 
 class PrivateStateDaemon(Daemon):
@@ -55,16 +55,7 @@ def make_private(tmp_path):
         return d
 
     yield make
-    errors = []
-    for d in made:
-        try:
-            d.stop(check=True)
-        except AssertionError as e:
-            errors.append(str(e))
-        finally:
-            d.cleanup()
-    if errors:
-        pytest.fail("daemon teardown: " + "\n\n".join(errors), pytrace=False)
+    stop_all(made)
 
 
 def exercise(d: PrivateStateDaemon):
