@@ -3,12 +3,13 @@ import CJGSys
 import Glibc
 import JGIPC
 import JGJSON
+import JGPolicy
 
 /// network_request, performed with libcurl. The host is resolved once here; every address must be public
 /// unless the destination is on the agent's allowed list; curl is then pinned to the checked address
 /// (CURLOPT_RESOLVE), so a second DNS answer cannot redirect it.
 public struct NetworkFetcher {
-    public var timeout = 10.0
+    public var timeout = ToolLimits.networkFetchSeconds
     public var maxBytes = 1 << 20
 
     public init() {}

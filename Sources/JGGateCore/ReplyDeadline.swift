@@ -10,8 +10,8 @@ public enum ReplyDeadline {
     public static let proverLimit = 2.0
     /// A decision without an execution: the broker's audit commit.
     public static let decisionLimit = 3.0
-    /// libcurl's limit for a `network_request` (JGBrokerCore.NetworkFetcher.timeout).
-    public static let networkFetchTimeout = 10.0
+    /// libcurl's limit for a `network_request` (the broker's NetworkFetcher uses the same constant).
+    public static let networkFetchTimeout = ToolLimits.networkFetchSeconds
     /// Beyond the tool's own limit: the sandbox set-up, the outcome record and the reply.
     public static let executionMargin = 5.0
 

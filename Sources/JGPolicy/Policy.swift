@@ -140,6 +140,9 @@ public struct ToolLimits: Sendable, Equatable {
     package static let maxWorkspaceMB: UInt64 = 1 << 20
     package static let maxConcurrentRunsLimit = 1024
 
+    /// libcurl's limit for one `network_request`: the broker's fetch and the gate's reply deadline use it.
+    public static let networkFetchSeconds = 10.0
+
     public var timeoutSeconds = 10.0
     public var cpuSeconds: UInt64 = 10
     public var memoryMB: UInt64 = 512

@@ -30,17 +30,5 @@ extension Seccomp {
     }
 }
 
-/// Capability sets (libcap through CCap).
-public enum Capabilities {
-    /// Empties the bounding set (while still root), becomes `uid`, and clears every remaining capability.
-    public static func dropAll(becoming uid: UInt32, gid: UInt32) throws(SystemError) {
-        guard jg_cap_drop_bounding(nil, 0) == 0 else { throw SystemError("drop capability bounding set") }
-        try Privileges.becomeUser(uid: uid, gid: gid)
-        guard jg_cap_set(nil, 0) == 0 else { throw SystemError("drop capabilities") }
-    }
-
-    /// Stays uid 0 with exactly these capabilities (numbers from linux/capability.h).
-    public static func keepOnly(_ caps: [Int32]) throws(SystemError) {
-        guard jg_cap_keep_only(caps, Int32(caps.count)) == 0 else { throw SystemError("keep capabilities \(caps)") }
-    }
-}
+/// Capability sets (libcap through CCap); `become` is in CapabilitiesBecome.swift.
+public enum Capabilities {}

@@ -38,7 +38,6 @@ final class GateServer {
     static let resendInterval = 2.0
     /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
     var proverStalled = false
-    static let maxClients = 16384
     /// Bytes one read may take while a header is awaited: the header and a typical request body.
     static let headerReadLimit = 4096
 

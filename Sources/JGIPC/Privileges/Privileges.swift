@@ -7,14 +7,6 @@ public enum Privileges {
     /// The shared unprivileged identity; no component runs as it (each has its own, ComponentIdentity).
     public static let nobody: UInt32 = 65534
 
-    /// setgroups([]) + setgid + setuid, in that order; then verifies that root cannot be regained.
-    public static func becomeUser(uid: UInt32, gid: UInt32) throws(SystemError) {
-        guard setgroups(0, nil) == 0 else { throw SystemError("setgroups") }
-        guard jg_sys_setresgid(gid, gid, gid) == 0 else { throw SystemError("setresgid") }
-        guard jg_sys_setresuid(uid, uid, uid) == 0 else { throw SystemError("setresuid") }
-        if uid != 0 && setuid(0) == 0 { throw SystemError("setuid(0) still works after dropping", errno: EPERM) }
-    }
-
     public static func noNewPrivileges() throws(SystemError) {
         guard jg_sys_set_no_new_privs() == 0 else { throw SystemError("prctl(PR_SET_NO_NEW_PRIVS)") }
     }
