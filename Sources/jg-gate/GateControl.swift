@@ -40,6 +40,14 @@ extension GateServer {
             }
             statsDirty = true
             return true
+        case .serve:
+            guard r.atEnd else { return false }
+            startServing()
+            return true
+        case .statsNow:
+            guard r.atEnd else { return false }
+            publishStatsNow()
+            return true
         default:
             return false
         }

@@ -64,6 +64,8 @@ final class GateServer {
     var nextRequestID: UInt64
     var stats = GateStats()
     var statsDirty = true
+    /// Accepting agent connections (startServing).
+    var serving = false
 
     init(loop: EventLoop, listener: OwnedFD, lineage: LineageStore, control: ControlChannel) {
         self.loop = loop
@@ -73,7 +75,7 @@ final class GateServer {
         // Request ids only need to be unique per gate life; the pid keeps them apart across restarts.
         nextRequestID = UInt64(getpid()) << 32
         try? listener.setNonBlocking()
-        loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        // The listener is registered by startServing, once the supervisor says every component is ready.
         // One journal write per loop iteration instead of one per accepted request. It must reach the file
         // before anything about those requests leaves: the prover and broker links flush it before each of
         // their writes, `reply` before answering an agent, and every iteration ends with it.
@@ -541,14 +543,32 @@ final class GateServer {
         }
     }
 
-    func publishStats() {
+    /// Accepting starts when the supervisor says all components are configured and linked (`serve`);
+    /// connections made before wait in the listen backlog. Later outages are answered
+    /// DENY_COMPONENT_UNAVAILABLE as before: a gate that serves never stops accepting.
+    func startServing() {
+        guard !serving else { return }
+        serving = true
+        statsDirty = true
+        loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        acceptAll()
+    }
+
+    /// The counters as they stand: every decision counted was counted before its reply was written, so a
+    /// scrape that follows a received reply sees it.
+    func publishStatsNow() {
+        statsDirty = true
+        publishStats(reschedule: false)
+    }
+
+    func publishStats(reschedule: Bool = true) {
         if statsDirty {
             statsDirty = false
             control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil && brokerReady, proverStalled: proverStalled,
                                             clients: table.clientCount, unconfirmed: table.recordCount,
-                                            lineageCompactWanted: lineage.wantsCompaction))
+                                            lineageCompactWanted: lineage.wantsCompaction, serving: serving))
         }
-        loop.after(0.2) { [unowned self] in self.publishStats() }
+        if reschedule { loop.after(0.2) { [unowned self] in self.publishStats() } }
     }
 }
 
@@ -560,14 +580,14 @@ struct GateStats {
     var denials: [String: UInt64] = [:]
 
     func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int,
-              lineageCompactWanted: Bool = false) -> String {
+              lineageCompactWanted: Bool = false, serving: Bool = true) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
             ("constrain", .integer(.unsigned(constrain))), ("deny", .integer(.unsigned(deny))),
             ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
-            ("lineage_compact_wanted", .bool(lineageCompactWanted)),
+            ("lineage_compact_wanted", .bool(lineageCompactWanted)), ("serving", .bool(serving)),
         ]))
     }
 }

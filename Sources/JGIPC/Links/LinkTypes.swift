@@ -25,6 +25,11 @@ public enum ControlRequest: UInt8, Sendable {
     case lineageCompact = 6
     /// → jg-broker: kind (string), agent id (string), details (JSON object text): an audit record of the supervisor's
     case auditEvent = 7
+    /// → jg-gate, no fields: every component is configured and linked; start accepting agent connections
+    /// (until then they wait in the listen backlog, so a first request is never DENY_COMPONENT_UNAVAILABLE)
+    case serve = 40
+    /// → jg-gate, no fields: report `status` now (a /metrics scrape counts every reply already sent)
+    case statsNow = 41
 }
 
 /// Component → supervisor.
