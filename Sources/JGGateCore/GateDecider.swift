@@ -126,7 +126,8 @@ public final class GateDecider {
             return .deny(.behavioralDrift, reason: "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)", ctx)
         }
         lineage.record(agent: agentID, fusedRisk: scores.fused)
-        let after = lineage.counters(agentID)
+        var after = lineage.counters(agentID)
+        after.decisionsSeen = lineage.countSessionDecision(ctx.lineage)
         ctx.authoritative = authoritative(scores: scores, obs: obs, tier: agent.privilegeTier, counters: after)
         return .forward(ctx)
     }
