@@ -46,7 +46,14 @@ struct KeyLoader {
             throw Failure(description: "--previous-secret-file and --previous-secret-valid-until go together")
         }
         var agents: [String: [[UInt8]]] = [:]
-        if let dir = agentDir { agents = try Self.readAgentDir(dir) }
+        if let dir = agentDir {
+            agents = try Self.readAgentDir(dir)
+            // A rotated agent key stays accepted until its expiry (`jinnguard keys rotate`).
+            let now = UInt64(time(nil))
+            for (id, p) in AgentKeyFiles.previousKeys(dir: dir) where p.validUntil >= now && agents[id] != nil {
+                agents[id]! += p.forms
+            }
+        }
         current.removeAll { $0.isEmpty }
         guard !current.isEmpty else { throw Failure(description: "the HMAC key from \(source) is empty") }
         return (KeySet(current: current, previous: previous, previousValidUntil: previousValidUntil ?? 0, agentKeys: agents), source)
@@ -84,6 +91,8 @@ struct KeyLoader {
     }
 
     static func readAgentDir(_ dir: String) throws(Failure) -> [String: [[UInt8]]] {
+        // The default directory (<state>/agent-keys) may not exist yet: no agent has a key of its own.
+        if access(dir, F_OK) != 0 && errno == ENOENT { return [:] }
         guard let d = opendir(dir) else { throw Failure(description: "cannot open --agent-secret-dir \(dir): \(String(cString: strerror(errno)))") }
         defer { closedir(d) }
         var out: [String: [[UInt8]]] = [:]

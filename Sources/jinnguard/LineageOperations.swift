@@ -137,6 +137,7 @@ extension Supervisor {
         guard c.input.count >= Frame.headerSize + len else { return }
         loop.setEvents(fd, 0)
         let body = Array(c.input[Frame.headerSize..<Frame.headerSize + len])
+        if let v = try? JSONParser.parse(body), v["command"]?.stringValue == "keys" { keysRequest(fd, v, peer); return }
         guard let v = try? JSONParser.parse(body), v["command"]?.stringValue == "reset-counter",
               let agent = v["agent"]?.stringValue else {
             operatorReply(fd, ok: false, message: "unknown request"); closeOperator(fd); return

@@ -53,6 +53,8 @@ final class Supervisor {
     /// `policy` as the components receive it (CanonicalPolicy): they link no YAML parser.
     var canonicalPolicy = ""
     var keySettings = ""
+    /// `jinnguard keys` requests waiting for the gate, and the next rotated key's expiry (KeyOperations.swift).
+    var keyOps = KeyOperations()
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
     /// Journal compaction and the operator socket (LineageOperations.swift).
@@ -117,6 +119,7 @@ final class Supervisor {
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
+        if let dir = settings.keys.agentDir { try? AgentKeyFiles.prepare(dir) }
         try StateLayout.tighten(state: settings.stateDir, policyFile: settings.policyFile, lineageFile: settings.lineageFile,
                                 auditLog: settings.auditLog, broker: users[.broker])
         brokerState = try StateLayout.reach(settings.stateDir, as: users[.broker], W_OK | X_OK, what: "reach the state directory")
@@ -141,6 +144,7 @@ final class Supervisor {
                                                    ("responsive", .bool(self.responsive(c)))]))
                          }))])
             }
+            metrics?.refresh = { [unowned self] in self.askGateForStats() }
         }
         // Last: the workspaces are mounted only once nothing else can refuse the start (a refused start
         // leaves nothing mounted behind).
@@ -156,6 +160,7 @@ final class Supervisor {
         for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
         statusTick()
         startLiveness()
+        scheduleKeyExpiry()
         // Start-up must finish in bounded time, or it fails with the reason.
         loop.after(60) { [unowned self] in
             if !self.announcedReady {
@@ -305,8 +310,10 @@ final class Supervisor {
                 Log.info("\(c.rawValue) configured: \(msg)")
                 writeStatus()
                 checkReady()
+                if c == .gate { keysTaken(ok: true) }
             } else {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
+                if c == .gate { keysTaken(ok: false) }
                 if !announcedReady { shutdown(code: 1) }
             }
         case .lineageCompacted where c == .gate:
@@ -366,9 +373,14 @@ final class Supervisor {
     }
 
     func checkReady() {
-        guard !announcedReady, children.values.allSatisfy({ $0.configured }) else { return }
+        guard children.values.allSatisfy({ $0.configured }) else { return }
         // Ready means requests can be decided: the gate has reported both of its links up.
         guard let g = children[.gate]?.status, g["prover_linked"] == .bool(true), g["broker_linked"] == .bool(true) else { return }
+        // Only now does the gate accept agent connections (a restarted gate too); earlier ones wait.
+        if g["serving"] != .bool(true), let gate = children[.gate]?.control {
+            gate.send(LinkWriter(type: ControlRequest.serve.rawValue))
+        }
+        guard !announcedReady else { return }
         announcedReady = true
         // What `jinnguard status` reads is current before anyone is told the daemon is ready.
         writeStatus()
@@ -377,6 +389,7 @@ final class Supervisor {
         line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace audit_pubkey=\(settings.stateDir)/audit-signing.pub pid=\(getpid()) \(pids)"
         if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
         print(line)
+        print(FirstRequestHint.text(stateDir: settings.stateDir, socketPath: settings.socketPath, policy: policy))
         fflush(stdout)
     }
 
@@ -426,6 +439,7 @@ final class Supervisor {
             policy = p
             setWarnings(warnings)
             do { try workspaces.prepare(p) } catch { Log.error("SIGHUP: workspaces: \(error)") }
+            if let (keys, _) = try? settings.keys.load() { keySettings = KeyLoader.settingsJSON(keys) } else { Log.error("SIGHUP: keys did not load, the running ones stay") }
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
             for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
         } catch {
