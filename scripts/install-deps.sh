@@ -19,4 +19,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# setuptools and wheel: the SDK test installs clients/python with pip, offline (--no-build-isolation).
+if ! python3 -c 'import setuptools, wheel' >/dev/null 2>&1; then
+  echo "installing: setuptools wheel (python3)"
+  python3 -m pip install --quiet setuptools wheel >/dev/null 2>&1 || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-setuptools python3-wheel >/dev/null
+  }
+fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
