@@ -42,9 +42,10 @@ def as_the_repository_root():
 class MakeRun:
     """`make run`'s command, `$(BIN)/jinnguard run`, run from the repository root."""
 
-    def __init__(self, root):
+    def __init__(self, root, env_extra=None):
         self.root = root
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JINN_GUARD", "JINNGUARD"))}
+        env.update(env_extra or {})
         self.proc = subprocess.Popen([".build/debug/jinnguard", "run"], cwd=root, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.lines = []

@@ -71,6 +71,7 @@ struct ValidateCommand: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)
         guard geteuid() == 0 else { print("jinnguard validate: run as root (it reads keys and audit logs, and starts daemons)"); throw ExitCode(2) }
         let report = Report()
+        let targetPort = metricsPort ?? getenv("JINNGUARD_METRICS_PORT").flatMap { UInt16(String(cString: $0)) }
         let sock = socketPath ?? stateDir + "/jinnguard.sock"
         let target = !temporaryOnly && access(sock, F_OK) == 0
         var policyText = Self.validationPolicy
@@ -121,13 +122,13 @@ struct ValidateCommand: ParsableCommand {
             let ownKey = Files.read(dir + "/claims_agent").flatMap { KeyValidation.firstForm($0) }
             guard let key = ownKey ?? shared else { print("jinnguard validate: no key for claims_agent (\(dir)/claims_agent or \(stateDir)/secret)"); throw ExitCode(2) }
             if ownKey != nil && shared != nil { report.note("claims_agent has a key of its own (\(dir)/claims_agent): signing with it") }
-            let port = metricsPort ?? getenv("JINNGUARD_METRICS_PORT").flatMap { UInt16(String(cString: $0)) }
+            let port = targetPort
             let before = port.flatMap { MetricsScrape.decisions(port: $0) } ?? [:]
             var battery = ValidationBattery(policy: policy, sequenceBase: base + 900_000_000)
             // Other agents of the battery (quota) sign with the shared key unless they have their own.
             battery.checks.removeAll { c in c.requests.contains { ($0.agent ?? "claims_agent") != "claims_agent" && $0.raw == nil && Files.read(dir + "/" + ($0.agent ?? "")) != nil } }
             let outcomes = battery.checks.map { c -> ValidationBattery.Outcome in
-                let k = c.requests.first?.agent == "claims_agent" || c.requests.first?.agent == nil ? key : (shared ?? key)
+                let k = c.requests.first?.agent == "claims_agent" ? key : (shared ?? key)
                 let tokens = c.requests.map { ValidationBattery.sendFromChild($0.frame(key: k), socketPath: sock) }
                 return .init(label: c.label, expected: c.expected, got: tokens.last ?? "", all: tokens)
             }

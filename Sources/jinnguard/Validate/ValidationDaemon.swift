@@ -32,9 +32,11 @@ final class ValidationDaemon {
         let args = [exe, "run", "--state-dir", dir + "/state", "--policy-file", policyPath]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // The caller's own JINNGUARD_METRICS_PORT (the running daemon's) is put back afterwards.
+        let inherited = getenv("JINNGUARD_METRICS_PORT").map { String(cString: $0) }
         setenv("JINNGUARD_METRICS_PORT", String(p), 1)
         let child = jg_sys_spawn(exe, &argv, [log, log], [1, 2], 2)
-        unsetenv("JINNGUARD_METRICS_PORT")
+        if let inherited { setenv("JINNGUARD_METRICS_PORT", inherited, 1) } else { unsetenv("JINNGUARD_METRICS_PORT") }
         guard child > 0 else { throw Failure(description: "cannot start \(exe): \(String(cString: strerror(errno)))") }
         pid = child
     }
