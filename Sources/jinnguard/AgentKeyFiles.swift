@@ -59,13 +59,17 @@ enum AgentKeyFiles {
         if d >= 0 { fsync(d); close(d) }
     }
 
-    /// The directory root keeps: 0711, so a key's user reaches their file by name and lists nothing.
+    /// Made when missing: 0711 (a key's user reaches their file by name and lists nothing), `.previous`
+    /// 0700. An existing directory (the operator's --agent-secret-dir) keeps its mode.
     static func prepare(_ dir: String) throws(Failure) {
         for (path, mode) in [(dir, mode_t(0o711)), (previousDir(dir), mode_t(0o700))] {
-            if mkdir(path, mode) != 0 && errno != EEXIST { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+            if mkdir(path, mode) == 0 {
+                chmod(path, mode)
+            } else if errno != EEXIST {
+                throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
             var st = stat()
             guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(description: "\(path) is not a directory") }
-            if st.st_uid == 0 { chmod(path, mode) }
         }
     }
 

@@ -14,6 +14,8 @@ struct KeyLoader {
     var previousFile: String?
     var previousValidUntil: UInt64?
     var agentDir: String?
+    /// The default directory (<state>/agent-keys): made at start when missing; an explicit one must exist.
+    var agentDirIsDefault = false
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
@@ -47,6 +49,7 @@ struct KeyLoader {
         }
         var agents: [String: [[UInt8]]] = [:]
         if let dir = agentDir {
+            if agentDirIsDefault { try? AgentKeyFiles.prepare(dir) }
             agents = try Self.readAgentDir(dir)
             // A rotated agent key stays accepted until its expiry (`jinnguard keys rotate`).
             let now = UInt64(time(nil))
@@ -91,8 +94,6 @@ struct KeyLoader {
     }
 
     static func readAgentDir(_ dir: String) throws(Failure) -> [String: [[UInt8]]] {
-        // The default directory (<state>/agent-keys) may not exist yet: no agent has a key of its own.
-        if access(dir, F_OK) != 0 && errno == ENOENT { return [:] }
         guard let d = opendir(dir) else { throw Failure(description: "cannot open --agent-secret-dir \(dir): \(String(cString: strerror(errno)))") }
         defer { closedir(d) }
         var out: [String: [[UInt8]]] = [:]

@@ -119,7 +119,6 @@ final class Supervisor {
         let (keys, source) = try settings.keys.load()
         keySettings = KeyLoader.settingsJSON(keys)
         Log.info("HMAC key from \(source)")
-        if let dir = settings.keys.agentDir { try? AgentKeyFiles.prepare(dir) }
         try StateLayout.tighten(state: settings.stateDir, policyFile: settings.policyFile, lineageFile: settings.lineageFile,
                                 auditLog: settings.auditLog, broker: users[.broker])
         brokerState = try StateLayout.reach(settings.stateDir, as: users[.broker], W_OK | X_OK, what: "reach the state directory")
@@ -210,6 +209,8 @@ final class Supervisor {
         }
         child.pid = pid
         if c == .broker { cgroups?.place(brokerPid: pid) }
+        // A new gate's status is its own: until it reports, it is not serving (checkReady tells it to).
+        if c == .gate { child.status = .object([]) }
         child.startedAt = Monotonic.now
         child.configured = false
         child.liveness = Liveness(now: Monotonic.now)

@@ -40,6 +40,7 @@ struct Run: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let state = absolute(stateDir)
         let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }
+        let explicitAgentDir = agentSecretDir ?? getenv("JINNGUARD_AGENT_SECRET_DIR").map { String(cString: $0) }
         do {
             // Each component's own user, and the state directory laid out for them (StateLayout).
             let users = try ComponentUsers.ensure()
@@ -72,7 +73,7 @@ struct Run: ParsableCommand {
                 keys: KeyLoader(secretFile: explicitSecret.map(absolute),
                                 defaultSecretFile: state + "/secret", previousFile: previousSecretFile.map(absolute),
                                 previousValidUntil: previousSecretValidUntil,
-                                agentDir: absolute(agentSecretDir ?? getenv("JINNGUARD_AGENT_SECRET_DIR").map { String(cString: $0) } ?? state + "/agent-keys")))
+                                agentDir: absolute(explicitAgentDir ?? state + "/agent-keys"), agentDirIsDefault: explicitAgentDir == nil))
             var supSettings = settings
             if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
                 do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
