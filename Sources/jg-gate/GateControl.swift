@@ -45,8 +45,8 @@ extension GateServer {
             startServing()
             return true
         case .statsNow:
-            guard r.atEnd else { return false }
-            publishStatsNow()
+            guard let nonce = r.u64(), r.atEnd else { return false }
+            publishStatsNow(nonce: nonce)
             return true
         default:
             return false

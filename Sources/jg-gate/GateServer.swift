@@ -66,6 +66,8 @@ final class GateServer {
     var statsDirty = true
     /// Accepting agent connections (startServing).
     var serving = false
+    /// The latest `statsNow` nonce, echoed in every status report since.
+    var statsNonce: UInt64 = 0
 
     init(loop: EventLoop, listener: OwnedFD, lineage: LineageStore, control: ControlChannel) {
         self.loop = loop
@@ -556,7 +558,8 @@ final class GateServer {
 
     /// The counters as they stand: every decision counted was counted before its reply was written, so a
     /// scrape that follows a received reply sees it.
-    func publishStatsNow() {
+    func publishStatsNow(nonce: UInt64) {
+        statsNonce = max(statsNonce, nonce)
         statsDirty = true
         publishStats(reschedule: false)
     }
@@ -566,7 +569,7 @@ final class GateServer {
             statsDirty = false
             control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil && brokerReady, proverStalled: proverStalled,
                                             clients: table.clientCount, unconfirmed: table.recordCount,
-                                            lineageCompactWanted: lineage.wantsCompaction, serving: serving))
+                                            lineageCompactWanted: lineage.wantsCompaction, serving: serving, statsNonce: statsNonce))
         }
         if reschedule { loop.after(0.2) { [unowned self] in self.publishStats() } }
     }
@@ -580,7 +583,7 @@ struct GateStats {
     var denials: [String: UInt64] = [:]
 
     func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int,
-              lineageCompactWanted: Bool = false, serving: Bool = true) -> String {
+              lineageCompactWanted: Bool = false, serving: Bool = true, statsNonce: UInt64 = 0) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
@@ -588,6 +591,7 @@ struct GateStats {
             ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
             ("lineage_compact_wanted", .bool(lineageCompactWanted)), ("serving", .bool(serving)),
+            ("stats_nonce", .integer(.unsigned(statsNonce))),
         ]))
     }
 }

@@ -124,8 +124,10 @@ extension Supervisor {
 extension Supervisor {
     /// /metrics asks the gate for its counters before answering (MetricsServer.refresh); false when no
     /// configured gate can answer (the scrape is answered at once with what is known).
-    func askGateForStats() -> Bool {
+    func askGateForStats(nonce: UInt64) -> Bool {
         guard let g = children[.gate], g.pid > 0, g.configured, let c = g.control, c.isOpen else { return false }
-        return c.send(LinkWriter(type: ControlRequest.statsNow.rawValue))
+        var w = LinkWriter(type: ControlRequest.statsNow.rawValue)
+        w.u64(nonce)
+        return c.send(w)
     }
 }

@@ -143,7 +143,7 @@ final class Supervisor {
                                                    ("responsive", .bool(self.responsive(c)))]))
                          }))])
             }
-            metrics?.refresh = { [unowned self] in self.askGateForStats() }
+            metrics?.refresh = { [unowned self] in self.askGateForStats(nonce: $0) }
         }
         // Last: the workspaces are mounted only once nothing else can refuse the start (a refused start
         // leaves nothing mounted behind).
