@@ -118,6 +118,7 @@ extension Supervisor {
         loop.unregister(fd)
         c.fd.close()
         for (tag, w) in lineageOps.waiting where w.fd == fd { lineageOps.waiting[tag] = nil }
+        keyOps.waiting.removeAll { $0.fd == fd }
     }
 
     func operatorReadable(_ fd: Int32, _ peer: PeerCredentials) {

@@ -88,7 +88,11 @@ struct ValidateCommand: ParsableCommand {
             print("jinnguard validate: the battery needs an agent claims_agent allowed read_customer_record; this policy has none")
             throw ExitCode(2)
         }
-        let base = UInt64(time(nil)) * 1_000_000_000 + UInt64(getpid() % 1000) * 1_000_000
+        // Counters from the clock in nanoseconds, as the SDK's: never ahead of it, so an agent's next run
+        // after this one is not a replay.
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let base = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         print("Jinn Guard validation" + (target ? " of the daemon at \(sock) (and two temporary daemons on its policy)" : " (two temporary daemons)"))
 
         var verdictRuns: [[String]] = []
@@ -102,7 +106,7 @@ struct ValidateCommand: ParsableCommand {
             guard let key = Files.read(d.secretFile).flatMap({ KeyValidation.firstForm($0) }) else {
                 _ = d.stop(); print("jinnguard validate: cannot read \(d.secretFile)"); throw ExitCode(2)
             }
-            let outcomes = ValidationBattery(policy: policy, sequenceBase: base + UInt64(i) * 100_000).run(socketPath: d.socketPath, key: key)
+            let outcomes = ValidationBattery(policy: policy, sequenceBase: base).run(socketPath: d.socketPath, key: key)
             Self.printOutcomes(outcomes, report)
             verdictRuns.append(outcomes.flatMap(\.all))
             Self.reconcileMetrics(port: d.port, outcomes: outcomes, before: [:], report)
@@ -118,18 +122,24 @@ struct ValidateCommand: ParsableCommand {
             print("\n[4] the running daemon at \(sock)")
             let dir = agentSecretDir ?? stateDir + "/agent-keys"
             let shared = Files.read(secretFile ?? stateDir + "/secret").flatMap { KeyValidation.firstForm($0) }
-            // An agent with a key of its own signs with it (and only it).
-            let ownKey = Files.read(dir + "/claims_agent").flatMap { KeyValidation.firstForm($0) }
-            guard let key = ownKey ?? shared else { print("jinnguard validate: no key for claims_agent (\(dir)/claims_agent or \(stateDir)/secret)"); throw ExitCode(2) }
-            if ownKey != nil && shared != nil { report.note("claims_agent has a key of its own (\(dir)/claims_agent): signing with it") }
+            // An agent with a key of its own signs with it (and only it); the others with the shared key.
+            func key(for agent: String?) -> [UInt8]? {
+                if let agent, AgentKeyFiles.validAgentName(agent), let own = Files.read(dir + "/" + agent).flatMap({ KeyValidation.firstForm($0) }) {
+                    return own
+                }
+                return shared
+            }
+            guard key(for: "claims_agent") != nil else {
+                print("jinnguard validate: no key for claims_agent (\(dir)/claims_agent or \(secretFile ?? stateDir + "/secret"))"); throw ExitCode(2)
+            }
+            if access(dir + "/claims_agent", F_OK) == 0 { report.note("claims_agent has a key of its own (\(dir)/claims_agent): signing with it") }
             let port = targetPort
             let before = port.flatMap { MetricsScrape.decisions(port: $0) } ?? [:]
-            var battery = ValidationBattery(policy: policy, sequenceBase: base + 900_000_000)
-            // Other agents of the battery (quota) sign with the shared key unless they have their own.
-            battery.checks.removeAll { c in c.requests.contains { ($0.agent ?? "claims_agent") != "claims_agent" && $0.raw == nil && Files.read(dir + "/" + ($0.agent ?? "")) != nil } }
+            let battery = ValidationBattery(policy: policy, sequenceBase: base)
             let outcomes = battery.checks.map { c -> ValidationBattery.Outcome in
-                let k = c.requests.first?.agent == "claims_agent" ? key : (shared ?? key)
-                let tokens = c.requests.map { ValidationBattery.sendFromChild($0.frame(key: k), socketPath: sock) }
+                let tokens = c.requests.map { r in
+                    ValidationBattery.sendFromChild(r.frame(key: key(for: r.agent) ?? []), socketPath: sock)
+                }
                 return .init(label: c.label, expected: c.expected, got: tokens.last ?? "", all: tokens)
             }
             Self.printOutcomes(outcomes, report)
