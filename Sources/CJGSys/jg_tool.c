@@ -222,6 +222,33 @@ static int build_view(struct child *c) {
         if (mount("jg-tmp", ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0) c->got |= JG_TOOL_PRIVATE_TMP;
         else fail_layer(c, JG_TOOL_PRIVATE_TMP);
     }
+    if (s->layers & JG_TOOL_PRIVATE_RUN) {
+        if (mkdir(ROOT "/run", 0755) != 0) return -1;
+        if (mount("jg-run", ROOT "/run", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=1024,mode=0755") == 0)
+            c->got |= JG_TOOL_PRIVATE_RUN;
+        else fail_layer(c, JG_TOOL_PRIVATE_RUN);
+    }
+    /* Only on the process's own tmpfs, so that nothing outside ever holds a copy. */
+    if (s->inside_path) {
+        int ok_run = (c->got & JG_TOOL_PRIVATE_RUN) && strncmp(s->inside_path, "/run/", 5) == 0;
+        int ok_tmp = (c->got & JG_TOOL_PRIVATE_TMP) && strncmp(s->inside_path, "/tmp/", 5) == 0;
+        if ((!ok_run && !ok_tmp) || strstr(s->inside_path, "/..")) { errno = EINVAL; return -1; }
+        if (rooted(dst, sizeof dst, s->inside_path) != 0) return -1;
+        char *slash = strrchr(dst, '/');
+        *slash = 0;
+        if (mkdir_p(dst, 0755) != 0) return -1;
+        *slash = '/';
+        int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+        if (fd < 0) return -1;
+        const char *p = s->inside_data;
+        size_t left = s->inside_len;
+        while (left) {
+            ssize_t n = write(fd, p, left);
+            if (n <= 0) { int e = errno; close(fd); errno = n < 0 ? e : EIO; return -1; }
+            p += n; left -= (size_t)n;
+        }
+        close(fd);
+    }
     /* The workspace at the path it has on the host, bound from the start directory ("." needs no search
        permission on the directories above it, which belong to the daemon). */
     if (rooted(dst, sizeof dst, s->workspace) != 0 || mkdir_p(dst, 0755) != 0) return -1;
@@ -231,7 +258,8 @@ static int build_view(struct child *c) {
     for (int i = 0; i < nexposed; i++) {
         struct stat st;
         char src[64];
-        if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, s->exposed_paths[i]) != 0) return -1;
+        const char *view = s->exposed_views && s->exposed_views[i] && *s->exposed_views[i] ? s->exposed_views[i] : s->exposed_paths[i];
+        if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, view) != 0) return -1;
         char *slash = strrchr(dst, '/');
         if (slash && slash != dst) { *slash = 0; if (mkdir_p(dst, 0755) != 0) return -1; *slash = '/'; }
         if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
@@ -292,6 +320,7 @@ static void landlock(struct child *c, int workspace_fd) {
     int bad = syscall(__NR_landlock_add_rule, rs, JG_LL_RULE_PATH_BENEATH, &ws, 0) < 0;
     /* /tmp is writable only when it is the run's own tmpfs. */
     bad = bad || add_path(rs, "/", ro) || ((c->got & JG_TOOL_PRIVATE_TMP) && add_path(rs, "/tmp", fs & ~JG_LL_FS_REFER)) ||
+          ((c->got & JG_TOOL_PRIVATE_RUN) && add_path(rs, "/run", fs & ~JG_LL_FS_REFER)) ||
           add_path(rs, "/dev/null", dev_rw) || add_path(rs, "/dev/full", dev_rw);
     if (bad || syscall(__NR_landlock_restrict_self, rs, 0) < 0) {
         int e = errno; close(rs);
@@ -338,14 +367,15 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < 32; sig++) signal(sig, SIG_DFL);
-    setpgid(0, 0);
+    if (s->new_session) { if (setsid() < 0) fail_step(&c, JG_TOOL_STEP_STDIO); }
+    else setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (s->layers & JG_TOOL_CGROUP) {
         if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) == 1) c.got |= JG_TOOL_CGROUP;
         else { if (s->cgroup_procs_fd < 0) errno = ENOENT; fail_layer(&c, JG_TOOL_CGROUP); }
     }
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(s->out_fd, 1) < 0 || dup2(s->err_fd, 2) < 0) fail_step(&c, JG_TOOL_STEP_STDIO);
+    int devnull = s->in_fd >= 0 ? s->in_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || (devnull != 0 && dup2(devnull, 0) < 0) || dup2(s->out_fd, 1) < 0 || dup2(s->err_fd, 2) < 0) fail_step(&c, JG_TOOL_STEP_STDIO);
     if (close_descriptors() != 0) fail_step(&c, JG_TOOL_STEP_FDS);
     struct { int res; uint64_t v; } lim[] = {
         { RLIMIT_CPU, s->rlimit_cpu_seconds }, { RLIMIT_AS, s->rlimit_as_bytes }, { RLIMIT_FSIZE, s->rlimit_fsize_bytes },
@@ -369,7 +399,13 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     parent[plen] = 0;
     if (chdir(plen ? parent : "/") != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
     if (s->uid == 0 || s->gid == 0) { errno = EPERM; fail_step(&c, JG_TOOL_STEP_IDENTITY); }
-    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0)
+    /* A caller that already is the identity (an unprivileged `jinnguard agent run`) keeps it: it may not
+       setgroups, and its supplementary groups show as nobody's in the user namespace. */
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    int already = getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0 && ru == s->uid && eu == s->uid &&
+                  su == s->uid && rg == s->gid && eg == s->gid && sg == s->gid;
+    if (!already && (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0))
         fail_step(&c, JG_TOOL_STEP_IDENTITY);
     if (chdir(slash + 1) != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
     /* Changing uid made the process non-dumpable, which makes /proc/self/uid_map root's: undo that. */
@@ -390,7 +426,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     if (c.got & JG_TOOL_USERNS) {
         const struct { unsigned bit; int flags; } ns[] = {
             { JG_TOOL_MOUNTNS, CLONE_NEWNS }, { JG_TOOL_PIDNS, CLONE_NEWPID }, { JG_TOOL_NETNS, CLONE_NEWNET },
-            { JG_TOOL_IPCNS, CLONE_NEWIPC | CLONE_NEWUTS } };
+            { JG_TOOL_IPCNS, CLONE_NEWIPC | CLONE_NEWUTS }, { JG_TOOL_CGROUPNS, CLONE_NEWCGROUP } };
         for (unsigned i = 0; i < sizeof ns / sizeof ns[0]; i++) {
             if (!(s->layers & ns[i].bit)) continue;
             if (unshare(ns[i].flags) == 0) c.got |= ns[i].bit;
@@ -399,7 +435,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     } else {
         /* Without a user namespace none of these can be made: each counts as failed. */
         unsigned rest = s->layers & (JG_TOOL_MOUNTNS | JG_TOOL_PIDNS | JG_TOOL_NETNS | JG_TOOL_IPCNS | JG_TOOL_VIEW |
-                                     JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
+                                     JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_CGROUPNS | JG_TOOL_PRIVATE_RUN);
         for (unsigned bit = 1; bit; bit <<= 1) if (rest & bit) { errno = EPERM; fail_layer(&c, bit); }
     }
 
@@ -424,8 +460,8 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
             if (build_view(&c) == 0) c.got |= JG_TOOL_VIEW;
             else {
                 fail_layer(&c, JG_TOOL_VIEW);
-                c.got &= ~(JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
-                c.skipped |= s->layers & (JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
+                c.got &= ~(JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_PRIVATE_RUN);
+                c.skipped |= s->layers & (JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_PRIVATE_RUN);
                 if (fchdir(start) != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
             }
             close(start);

@@ -49,7 +49,12 @@ public enum SandboxBuilder {
         let envp = cstrings(spec.environment)
         let system = cstrings(spec.systemPaths), hidden = cstrings(spec.hiddenPaths), devices = cstrings(spec.devices)
         let exposed = cstrings(spec.exposedPaths)
-        defer { for list in [argv, envp, system, hidden, devices, exposed] { list.forEach { free($0) } } }
+        let views = cstrings(spec.exposedPaths.indices.map { $0 < spec.exposedViews.count ? spec.exposedViews[$0] : "" })
+        defer { for list in [argv, envp, system, hidden, devices, exposed, views] { list.forEach { free($0) } } }
+        guard spec.exposedViews.count <= spec.exposedPaths.count else { throw SandboxError(layer: "view", errno: EINVAL) }
+        let insidePath = spec.insideFile.map { strdup($0.path) } ?? nil
+        defer { free(insidePath) }
+        let insideBytes = spec.insideFile?.bytes ?? []
         var outcome = jg_tool_outcome()
         let filter = spec.seccompFilter
         let outFD = stdout.raw, errFD = stderr.raw
@@ -58,6 +63,8 @@ public enum SandboxBuilder {
         let pid: Int32 = spec.workspace.withCString { ws in
             spec.executable.withCString { path in
                 filter.withUnsafeBytes { f in
+                  insideBytes.withUnsafeBytes { inside in
+                  views.map { UnsafePointer($0) }.withUnsafeBufferPointer { vp in
                     withPointers(argv, envp, system, hidden, devices, exposed) { av, ev, sp, hp, dp, xp in
                         var s = jg_tool_spec()
                         s.path = path
@@ -81,11 +88,19 @@ public enum SandboxBuilder {
                         s.hidden_paths = hp
                         s.devices = dp
                         s.exposed_paths = xp
+                        s.exposed_views = vp.baseAddress
+                        s.inside_path = UnsafePointer(insidePath)
+                        s.inside_data = inside.baseAddress
+                        s.inside_len = inside.count
+                        s.in_fd = spec.stdinFD ?? -1
+                        s.new_session = spec.newSession ? 1 : 0
                         s.tmp_mb = spec.tmpMB
                         s.layers = spec.layers.rawValue
                         s.required = spec.requiredLayers.rawValue
                         return jg_tool_spawn(&s, &outcome)
                     }
+                  }
+                  }
                 }
             }
         }
