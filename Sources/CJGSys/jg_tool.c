@@ -262,7 +262,9 @@ static int build_view(struct child *c) {
         if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, view) != 0) return -1;
         char *slash = strrchr(dst, '/');
         if (slash && slash != dst) { *slash = 0; if (mkdir_p(dst, 0755) != 0) return -1; *slash = '/'; }
-        if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
+        /* A socket's mount point is a socket too: directory listings (d_type, find -type s) name it as one. */
+        if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST)
+            : S_ISSOCK(st.st_mode) ? (mknod(dst, S_IFSOCK | 0644, 0) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
         snprintf(src, sizeof src, "/proc/self/fd/%d", exposed[i]);
         if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
         if (set_attr(dst, JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
