@@ -339,3 +339,38 @@ def test_global_require_sandbox_namespace_wants_the_locked_runtime(daemon_factor
               "print(JinnGuardClient().propose('claims_agent', 'read_customer_record', %d).token)" % d.seq())
     r = agent_run(d, "claims_agent", ["/usr/bin/python3", "-c", inside], extra=["--read-only", SDK, "--env", "PYTHONPATH=" + SDK])
     assert r.stdout.strip() == "ALLOW", r.stderr
+
+
+def docs_blocks():
+    """The policy entry, script, command line and output of docs/locked-agents.md's worked example."""
+    text = (REPO / "docs" / "locked-agents.md").read_text()
+    example = text[text.index("## Brokered actions land"):]
+    blocks = {}
+    for lang in ("yaml", "python", "sh"):
+        start = example.index("```" + lang + "\n") + len(lang) + 4
+        blocks[lang] = example[start:example.index("```", start)]
+    start = example.index("It prints:\n\n```\n") + len("It prints:\n\n```\n")
+    blocks["output"] = example[start:example.index("```", start)]
+    return blocks
+
+
+def test_docs_example_runs_verbatim(daemon_factory, tmp_path):
+    b = docs_blocks()
+    head = LOCKED_POLICY[:LOCKED_POLICY.index("agent_nodes:\n") + len("agent_nodes:\n")]
+    d = daemon_factory(policy=head.replace("require_brokered_execution: true", "require_brokered_execution: false") + b["yaml"])
+    pwd = Path(tempfile.mkdtemp(prefix="jg-docs-"))
+    try:
+        os.chmod(pwd, 0o755)
+        (pwd / "agent.py").write_text(b["python"])
+        (pwd / "clients").symlink_to(REPO / "clients")
+        cmd = b["sh"].replace("sudo .build/debug/jinnguard agent run",
+                              f"{JINNGUARD_BIN} agent run --state-dir {d.sockdir / 'state'} --socket {d.socket} "
+                              f"--secret-file {d.secret_file}")
+        r = subprocess.run(["/bin/sh", "-c", cmd], cwd=pwd, env={**os.environ, "PWD": str(pwd)},
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b["output"], r.stdout + r.stderr
+    finally:
+        (pwd / "clients").unlink()
+        (pwd / "agent.py").unlink()
+        pwd.rmdir()
