@@ -100,7 +100,10 @@ struct AgentRun: ParsableCommand {
         if cgroup == nil && !bestEffort {
             throw fail("sandbox layer cgroup: cannot make a cgroup below the agent's governed one (\(LockedCgroup.lastProblem)); is the daemon running on this --state-dir, and are you root?")
         }
-        if cgroup == nil { spec.layers.remove(.cgroup) }
+        if cgroup == nil {
+            spec.layers.remove(.cgroup)
+            _ = fail("started without cgroup: \(LockedCgroup.lastProblem) (no kernel plane, no identity from the runtime)")
+        }
         defer { cgroup?.remove() }
 
         let launch: SandboxLaunch
@@ -180,11 +183,13 @@ final class LockedCgroup {
     /// Whatever the agent left behind is killed with it.
     func remove() {
         procs.close()
+        if rmdir(path) == 0 || errno == ENOENT { return }
         let k = open(path + "/cgroup.kill", O_WRONLY | O_CLOEXEC)
         if k >= 0 { _ = Glibc.write(k, "1", 1); close(k) }
-        for _ in 0..<200 {
+        // Killed processes leave the cgroup within a scheduling round or two.
+        for _ in 0..<2000 {
             if rmdir(path) == 0 || errno == ENOENT { return }
-            usleep(5000)
+            usleep(500)
         }
     }
 }
