@@ -57,6 +57,13 @@ struct jg_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* clone3 (Linux 5.3) with CLONE_INTO_CGROUP (5.7) — keep in sync with linux/sched.h. */
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define JG_CLONE_INTO_CGROUP 0x200000000ULL
+struct jg_clone_args { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; };
+
 int jg_tool_landlock_abi(void) {
     long v = syscall(__NR_landlock_create_ruleset, NULL, 0, JG_LL_CREATE_RULESET_VERSION);
     return v < 0 ? 0 : (int)v;
@@ -363,7 +370,7 @@ static int close_descriptors(void) {
 
 struct layers_report { unsigned got, skipped; int skipped_errno; };
 
-static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
+static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup) {
     struct child c = { .s = s, .errfd = errfd };
     sigset_t none;
     sigemptyset(&none);
@@ -372,7 +379,8 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     if (s->new_session) { if (setsid() < 0) fail_step(&c, JG_TOOL_STEP_STDIO); }
     else setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (s->layers & JG_TOOL_CGROUP) {
+    if ((s->layers & JG_TOOL_CGROUP) && in_cgroup) c.got |= JG_TOOL_CGROUP;
+    else if (s->layers & JG_TOOL_CGROUP) {
         if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) == 1) c.got |= JG_TOOL_CGROUP;
         else { if (s->cgroup_procs_fd < 0) errno = ENOENT; fail_layer(&c, JG_TOOL_CGROUP); }
     }
@@ -494,11 +502,20 @@ int jg_tool_spawn(const jg_tool_spec *s, jg_tool_outcome *out) {
     int errp[2], stp[2];
     if (pipe2(errp, O_CLOEXEC) != 0) return -1;
     if (pipe2(stp, O_CLOEXEC) != 0) { close(errp[0]); close(errp[1]); return -1; }
-    pid_t pid = fork();
+    /* Started in its cgroup when the caller gave the directory; a kernel without clone3 or
+       CLONE_INTO_CGROUP falls back to fork and a write to cgroup.procs in the child. */
+    int in_cgroup = 0;
+    pid_t pid = -1;
+    if (s->cgroup_dir_fd >= 0 && (s->layers & JG_TOOL_CGROUP)) {
+        struct jg_clone_args a = { .flags = JG_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)s->cgroup_dir_fd };
+        long r = syscall(SYS_clone3, &a, sizeof a);
+        if (r >= 0) { pid = (pid_t)r; in_cgroup = 1; }
+    }
+    if (!in_cgroup) pid = fork();
     if (pid < 0) { int e = errno; close(errp[0]); close(errp[1]); close(stp[0]); close(stp[1]); errno = e; return -1; }
     if (pid == 0) {
         close(errp[0]); close(stp[0]);
-        child_main(s, errp[1], stp[1]);
+        child_main(s, errp[1], stp[1], in_cgroup);
         _exit(127);
     }
     close(errp[1]);

@@ -111,7 +111,8 @@ struct AgentRun: ParsableCommand {
         let out = OwnedFD(adopting: 1), err = OwnedFD(adopting: 2)
         defer { _ = out.release(); _ = err.release() }
         do {
-            launch = try SandboxBuilder.spawn(spec, stdout: out, stderr: err, cgroupProcs: cgroup?.procs.raw)
+            launch = try SandboxBuilder.spawn(spec, stdout: out, stderr: err, cgroupProcs: cgroup?.procs.raw,
+                                              cgroupDirectory: cgroup?.directory.raw)
         } catch {
             throw fail("\(error)" + (error.layer == "fork" || error.layer == "exec" ? "" : " (--best-effort starts without it)"))
         }
@@ -165,6 +166,8 @@ struct AgentRun: ParsableCommand {
 final class LockedCgroup {
     let path: String
     let procs: OwnedFD
+    /// The directory itself: the agent is started in it (SandboxBuilder's cgroupDirectory).
+    let directory: OwnedFD
     nonisolated(unsafe) static var lastProblem = ""
 
     init?(stateDir: String, agent: String) {
@@ -177,12 +180,16 @@ final class LockedCgroup {
         guard mkdir(path, 0o755) == 0 else { Self.lastProblem = "\(path): \(String(cString: strerror(errno)))"; return nil }
         let fd = open(path + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { Self.lastProblem = "\(path)/cgroup.procs: \(String(cString: strerror(errno)))"; rmdir(path); return nil }
+        let dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { Self.lastProblem = "\(path): \(String(cString: strerror(errno)))"; close(fd); rmdir(path); return nil }
         procs = OwnedFD(adopting: fd)
+        directory = OwnedFD(adopting: dir)
     }
 
     /// Whatever the agent left behind is killed with it.
     func remove() {
         procs.close()
+        directory.close()
         if rmdir(path) == 0 || errno == ENOENT { return }
         let k = open(path + "/cgroup.kill", O_WRONLY | O_CLOEXEC)
         if k >= 0 { _ = Glibc.write(k, "1", 1); close(k) }

@@ -42,6 +42,9 @@ typedef struct {
     int out_fd, err_fd;
     int new_session;             /* setsid() rather than a process group of its own (a locked agent) */
     int cgroup_procs_fd;         /* cgroup.procs of the run's cgroup, or -1 */
+    int cgroup_dir_fd;           /* the run's cgroup directory, or -1: the child is started in it (clone3
+                                    CLONE_INTO_CGROUP), skipping a migration that waits for an RCU grace
+                                    period; cgroup.procs is the fallback */
     uint64_t rlimit_cpu_seconds, rlimit_as_bytes, rlimit_fsize_bytes, rlimit_nproc, rlimit_nofile;
     const void *seccomp_filter;  /* struct sock_filter[], or NULL */
     unsigned short seccomp_len;
