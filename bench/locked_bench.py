@@ -75,7 +75,8 @@ def main():
         # Where the time goes: the jinnguard binary's own start-up (loading and relocating Swift's runtime,
         # Foundation, ICU, Z3, libcrypto) before any layer is built.
         cases = {"plain /bin/true": ["/bin/true"], "jinnguard agent run --help (start-up only)": [a.jinnguard, "agent", "run", "--help"],
-                 "jinnguard agent run -- /bin/true": jg}
+                 "jinnguard agent run -- /bin/true": jg,
+                 "jg-agent-run -- /bin/true (same runtime, lean binary)": [str(Path(a.jinnguard).parent / "jg-agent-run")] + jg[3:]}
         bwrap = shutil.which("bwrap")
         if bwrap:
             # The nearest bubblewrap equivalent: the same namespaces, a read-only system, private /tmp and /run,
@@ -111,10 +112,13 @@ def main():
             out.append(f"| {k} | {pct(xs, 50):.2f} | {pct(xs, 95):.2f} | {pct(xs, 99):.2f} | {pct(xs, 50) - plain:.2f} |")
         added = pct(times["jinnguard agent run -- /bin/true"], 50) - plain
         startup = pct(times["jinnguard agent run --help (start-up only)"], 50) - plain
+        lean = pct(times["jg-agent-run -- /bin/true (same runtime, lean binary)"], 50) - plain
         out += ["", f"Locked agent start-up adds {added:.2f} ms at P50: target {'met' if added <= 10 else 'missed'}"
                 + ("" if added <= 10 else f" by {added - 10:.2f} ms") + f". Of that, {startup:.2f} ms is the jinnguard "
                 "binary starting at all (its libraries); the rest builds the layers (namespaces, about twenty mounts, "
                 "pivot_root, Landlock, seccomp) and the cgroup."]
+        out += ["", f"jg-agent-run, the same runtime without the operator command's libraries, adds {lean:.2f} ms: target "
+                f"{'met' if lean <= 10 else 'missed'}" + ("" if lean <= 10 else f" by {lean - 10:.2f} ms") + "."]
         if bwrap:
             bw50 = pct(times["bwrap (nearest equivalent) /bin/true"], 50) - plain
             out += ["", f"bwrap, with fewer layers, adds {bw50:.2f} ms; jinnguard agent run is {added / bw50:.1f}× that."

@@ -374,3 +374,16 @@ def test_docs_example_runs_verbatim(daemon_factory, tmp_path):
         (pwd / "clients").unlink()
         (pwd / "agent.py").unlink()
         pwd.rmdir()
+
+
+def test_jg_agent_run_is_the_same_runtime(locked):
+    """jg-agent-run: the same options and procedure without the operator command's libraries."""
+    lean = str(Path(JINNGUARD_BIN).parent / "jg-agent-run")
+    argv = [lean, "--agent", "other_agent", "--state-dir", str(locked.sockdir / "state"), "--socket", str(locked.socket),
+            f"--secret-file={locked.secret_file}", "--",
+            "/bin/sh", "-c", "read x; echo got-$x; ls /run/jinnguard; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; exit 3"]
+    r = subprocess.run(argv, input="hi\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout.split() == ["got-hi", "jinnguard.sock", "secret", "NoNewPrivs:", "1", "Seccomp:", "2"], r.stdout
+    bad = subprocess.run([lean, "--agent", "other_agent", "--bogus", "--", "/bin/true"], capture_output=True, text=True)
+    assert bad.returncode == 125 and "unknown option --bogus" in bad.stderr
