@@ -343,8 +343,12 @@ static void landlock(struct child *c, int workspace_fd) {
 /* Nothing left in any capability set (in the tool's user namespace the creator had them all). */
 static int drop_caps(int in_userns) {
     if (in_userns) {
-        for (int cap = 0; cap < 64; cap++)
-            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+        /* Capabilities are numbered without gaps: the first EINVAL is past the kernel's last one. */
+        for (int cap = 0; cap < 64; cap++) {
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+            if (errno == EINVAL) break;
+            return -1;
+        }
     }
     (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };

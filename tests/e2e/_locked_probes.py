@@ -62,7 +62,8 @@ agent = os.environ["JINN_AGENT_ID"]
 # ---- the seven probes -----------------------------------------------------------------------------------
 sock = os.environ["JINN_GUARD_SOCKET"]
 out["attestation"] = {
-    "uid": os.getuid(), "cap_eff": status_field("CapEff"), "no_new_privs": status_field("NoNewPrivs"),
+    "uid": os.getuid(), "cap_eff": status_field("CapEff"), "cap_bnd": status_field("CapBnd"),
+    "cap_prm": status_field("CapPrm"), "cap_amb": status_field("CapAmb"), "no_new_privs": status_field("NoNewPrivs"),
     "interfaces": sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]),
     "socket_present": os.path.exists(sock) and __import__("stat").S_ISSOCK(os.stat(sock).st_mode),
 }

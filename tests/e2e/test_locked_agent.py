@@ -132,6 +132,7 @@ def test_runtime_attestation(probes):
     a = probes["attestation"]
     assert a["uid"] != 0
     assert int(a["cap_eff"], 16) == 0
+    assert int(a["cap_prm"], 16) == 0 and int(a["cap_bnd"], 16) == 0 and int(a["cap_amb"], 16) == 0, a
     assert a["no_new_privs"] == "1"
     assert a["interfaces"] == ["lo"]
     assert a["socket_present"] is True
