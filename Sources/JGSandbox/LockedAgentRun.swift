@@ -158,7 +158,9 @@ public enum LockedAgentRun {
     }
 }
 
-/// The confined program, for the signal handlers: SIGINT/SIGTERM/SIGHUP/SIGQUIT are passed on to it.
+/// The runtime's outer process, for the signal handlers: SIGINT/SIGTERM/SIGHUP/SIGQUIT end it, and with it the
+/// agent (PR_SET_PDEATHSIG), which as pid 1 of its pid namespace would ignore a forwarded signal it has no
+/// handler for.
 nonisolated(unsafe) private var lockedChild: pid_t = 0
 
 /// `<cgroup2>/jinnguard/<instance>/agents/<agent>/locked-<pid>`: below the agent's governed cgroup, so the
