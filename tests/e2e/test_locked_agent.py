@@ -388,3 +388,25 @@ def test_jg_agent_run_is_the_same_runtime(locked):
     assert r.stdout.split() == ["got-hi", "jinnguard.sock", "secret", "NoNewPrivs:", "1", "Seccomp:", "2"], r.stdout
     bad = subprocess.run([lean, "--agent", "other_agent", "--bogus", "--", "/bin/true"], capture_output=True, text=True)
     assert bad.returncode == 125 and "unknown option --bogus" in bad.stderr
+
+
+def test_process_in_an_agents_cgroup_cannot_sign_as_another(daemon_factory):
+    """The runtime names the agent: a process root placed in claims_agent's governed cgroup (as
+    `jinnguard agent run` and the broker do) signs, with the shared key, as billing_agent."""
+    import re
+    d = daemon_factory()
+    m = re.search(r"agents (\S+)", d.output_text(400))
+    if not m or not os.path.isdir(os.path.join(m.group(1), "claims_agent")):
+        pytest.skip("no governed agent cgroups on this host (the kernel plane is not up)")
+    cg = os.path.join(m.group(1), "claims_agent", "locked-e2e-%d" % os.getpid())
+    os.mkdir(cg)
+    try:
+        code = ("import os, sys; sys.path.insert(0, %r); open(%r, 'w').write(str(os.getpid())); "
+                "from jinnguard import JinnGuardClient; c = JinnGuardClient(socket_path=%r, secret=%r); "
+                "print(c.propose('billing_agent', 'read_customer_record', %d, context_vars={'spending_ceiling_usd': 1}).token); "
+                "print(c.propose('claims_agent', 'read_customer_record', %d).token)"
+                % (SDK, cg + "/cgroup.procs", str(d.socket), d.secret.decode(), d.seq(), d.seq()))
+        r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, timeout=30)
+        assert r.stdout.split() == ["DENY_AGENT_IDENTITY_BINDING", "ALLOW"], r.stdout + r.stderr
+    finally:
+        os.rmdir(cg)
