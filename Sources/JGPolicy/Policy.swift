@@ -173,7 +173,7 @@ extension AgentPolicy {
 extension AgentPolicy {
     /// An absolute, normalized directory other than `/` (no `.`/`..` components, no `//`, no trailing `/`).
     public static func isWritablePath(_ p: String) -> Bool {
-        guard p.hasPrefix("/"), p.count > 1, !p.hasSuffix("/"), !p.contains("//"), !p.utf8.contains(0) else { return false }
+        guard p.hasPrefix("/"), p.count > 1, !p.hasSuffix("/"), !TextSearch.contains(p, "//"), !p.utf8.contains(0) else { return false }
         return !p.split(separator: "/").contains { $0 == "." || $0 == ".." }
     }
 }

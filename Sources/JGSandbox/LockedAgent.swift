@@ -1,3 +1,5 @@
+import JGIPC
+
 /// A locked agent (`jinnguard agent run`, DESIGN.md §2a): the agent program itself, confined by the one
 /// sandbox builder so that its only way out is the Jinn Guard socket. This turns the command's options
 /// into a SandboxSpec; the command only reads files, makes the cgroup and waits.
@@ -50,7 +52,7 @@ public enum LockedAgent {
     }
 
     /// An agent id that can name its cgroup and workspace directory (jg-kernel makes agents/<id> only for these).
-    public static func validAgentID(_ id: String) -> Bool { ToolAccounts.isDirectoryName(id) && !id.hasPrefix(".") }
+    public static func validAgentID(_ id: String) -> Bool { AgentDirectory.isPlainName(id) && !id.hasPrefix(".") }
 
     static func validEnvName(_ n: Substring) -> Bool {
         guard let f = n.unicodeScalars.first, f == "_" || (f.isASCII && f.properties.isAlphabetic) else { return false }

@@ -48,7 +48,8 @@ public enum LockedAgentRun {
         guard LockedAgent.validAgentID(r.agent) else { throw fail("agent id '\(r.agent)' cannot name a locked runtime") }
         let state = absolute(r.stateDir)
         let isRoot = geteuid() == 0
-        let name = ToolAccounts.directoryName(r.agent)
+        // A valid locked agent id is a plain name: its workspace directory and tool-uid entry are named by it.
+        let name = r.agent
 
         // Who: the caller, or as root the agent's tool uid (then the broker's workspace is the agent's own).
         var ids: (UInt32, UInt32)
