@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Jinn Guard builds and tests with, only when one is missing.
 set -euo pipefail
+# bubblewrap: make bench compares locked-agent start-up against bwrap (bench/locked_bench.py).
 # e2fsprogs and mount: the supervisor makes and loop-mounts each agent's workspace image (mkfs.ext4, mount -o loop).
-pkgs=(libz3-dev libbpf-dev bpftool libssl-dev libkeyutils-dev libseccomp-dev libcap-dev libcurl4-openssl-dev keyutils python3-pytest e2fsprogs mount)
+pkgs=(libz3-dev libbpf-dev bpftool libssl-dev libkeyutils-dev libseccomp-dev libcap-dev libcurl4-openssl-dev keyutils python3-pytest e2fsprogs mount bubblewrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

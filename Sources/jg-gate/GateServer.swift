@@ -18,6 +18,8 @@ final class ClientConnection {
     let peer: PeerCredentials
     /// Observed once per connection: the peer process behind a socket does not change.
     var observation: PeerObservation?
+    /// The agent whose cgroup the peer runs in, read at accept while the connecting process is alive.
+    var runtime: RuntimeIdentity?
     var state = State.header
     var deadline: Double
     /// When the connection was accepted, in start-time ticks: the peer process started before it.
@@ -307,6 +309,12 @@ final class GateServer {
             guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
+            // Kept only when the pid, read after the cgroup, still names a process started before the accept
+            // (a pid reused meanwhile names a newer one).
+            if RuntimeIdentity.instance != nil, let rt = RuntimeIdentity.read(pid: peer.pid),
+               let start = PeerObservation.startTime(peer.pid), start <= c.acceptedAt + 1 {
+                c.runtime = rt
+            }
             let cid = table.connect(fd: fd, c)
             loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(cid, ev) }
         }
@@ -408,7 +416,8 @@ final class GateServer {
             return
         }
         let now = UInt64(time(nil))
-        let obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+        var obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+        obs.runtime = c.runtime
         switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in obs }) {
         case let .reject(token):
             reject(c, cid, token)

@@ -78,6 +78,8 @@ struct Run: ParsableCommand {
             if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
                 do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
             }
+            // The gate names the agent of a peer running in this daemon's agent cgroups (RuntimeIdentity).
+            setenv("JINNGUARD_KERNEL_INSTANCE", KernelInstance.name(stateDir: state), 1)
             let sup = Supervisor(settings: supSettings)
             try sup.prepare()
             Log.info("socket \(settings.socketPath), audit log \(settings.auditLog), policy \(settings.policyFile), lineage \(settings.lineageFile)")
