@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"]),
         .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
+        // The MCP gateway's decisions (`jinnguard mcp`): message routing facts, proposals, result limits.
+        .target(name: "JGMCP", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGBrokerCore"]),
 
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
@@ -56,7 +58,7 @@ let package = Package(
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
-            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox",
+            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox", "JGMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -64,7 +66,7 @@ let package = Package(
         ]),
 
         .target(name: "JGTestSupport", path: "Tests/JGTestSupport"),
-        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox", "JGMCP"]),
         .testTarget(name: "JGProverTests", dependencies: ["JGTestSupport", "JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGTestSupport", "JGAudit", "JGCrypto", "JGJSON"]),
     ],

@@ -1,0 +1,202 @@
+import Foundation
+import JGCrypto
+import JGIPC
+import JGJSON
+import JGMCP
+
+/// Where the gateway sends what it routes: the upstream server, and the client.
+protocol MCPPeer: AnyObject, Sendable {
+    /// One JSON-RPC message (no framing). `inReplyTo` names the request a response or notification belongs to
+    /// when the gateway knows it (the HTTP listener routes on it; stdio ignores it).
+    func deliver(_ message: [UInt8], inReplyTo idKey: String?)
+}
+
+/// The gateway between one client side and one upstream: every `tools/call` is a Jinn Guard decision
+/// before it reaches the upstream; `tools/list` answers are filtered to what the agent may call; a
+/// cancellation is passed on and recorded; everything else passes as the bytes it came as.
+final class GatewaySession: @unchecked Sendable {
+    struct Call {
+        var proposal: ToolCallProposal
+        var limits: ResultLimits?
+        var forwarded = false
+        var cancelled = false
+        var progressToken: String?
+    }
+
+    let server: String
+    let agent: String
+    let decider: DaemonDecider
+    let view: ToolPolicyView?
+    weak var upstream: MCPPeer?
+    weak var client: MCPPeer?
+    private let lock = NSLock()
+    private var calls: [String: Call] = [:]
+    private var lists: Set<String> = []
+    /// Decisions run off the reader threads so that a call being decided never holds up other traffic.
+    private let work = DispatchQueue(label: "jinnguard.mcp.decisions", attributes: .concurrent)
+    /// Records of results and cancellations, after the client has its answer: one at a time, in order.
+    private let records = DispatchQueue(label: "jinnguard.mcp.records")
+
+    init(server: String, agent: String, decider: DaemonDecider, view: ToolPolicyView?) {
+        self.server = server
+        self.agent = agent
+        self.decider = decider
+        self.view = view
+    }
+
+    func intent(for tool: String) -> String { view?.intent(for: tool) ?? tool }
+
+    // MARK: client → upstream
+
+    func fromClient(_ bytes: [UInt8]) {
+        let m: JSONRPCMessage
+        do { m = try JSONRPCMessage.parse(bytes) } catch {
+            // Unreadable: it could be anything, a tools/call too, so it never reaches the upstream.
+            client?.deliver(JSONRPCMessage.error(idKey: nil, code: -32700, message: "Jinn Guard gateway: \(error.reason)"), inReplyTo: nil)
+            return
+        }
+        switch (m.kind, m.method) {
+        case (.request, "tools/call"?):
+            toolCall(m, bytes)
+        case (.request, "tools/list"?):
+            if view != nil, let id = m.idKey { lock.lock(); lists.insert(id); lock.unlock() }
+            upstream?.deliver(bytes, inReplyTo: nil)
+        case (.notification, "notifications/cancelled"?):
+            cancelled(m, bytes)
+        default:
+            upstream?.deliver(bytes, inReplyTo: nil)
+        }
+    }
+
+    private func toolCall(_ m: JSONRPCMessage, _ bytes: [UInt8]) {
+        guard let id = m.idKey else { return }
+        guard let tool = m.params?["name"]?.stringValue else {
+            client?.deliver(JSONRPCMessage.error(idKey: id, code: -32602, message: "tools/call without a tool name"), inReplyTo: id)
+            return
+        }
+        let args = m.params?["arguments"]
+        if let a = args, a != .null, !isObject(a) {
+            client?.deliver(JSONRPCMessage.error(idKey: id, code: -32602, message: "tools/call arguments must be an object"), inReplyTo: id)
+            return
+        }
+        let p = ToolCallProposal(agentID: agent, server: server, tool: tool, intent: intent(for: tool), arguments: args)
+        let modern = m.params?["_meta"]?["io.modelcontextprotocol/protocolVersion"] != nil
+        var token: String?
+        if let t = m.params?["_meta"]?["progressToken"] { token = JSONWriter.write(t) }
+        lock.lock()
+        if calls[id] != nil {
+            lock.unlock()
+            client?.deliver(JSONRPCMessage.error(idKey: id, code: -32600, message: "a request with this id is in progress"), inReplyTo: id)
+            return
+        }
+        calls[id] = Call(proposal: p, progressToken: token)
+        lock.unlock()
+        work.async { [self] in
+            let verdict = decider.decide(p)
+            switch verdict {
+            case .allow, .constrain:
+                lock.lock()
+                guard var c = calls[id] else { lock.unlock(); return }
+                if c.cancelled {
+                    calls[id] = nil
+                    lock.unlock()
+                    return
+                }
+                if case let .constrain(l) = verdict { c.limits = view?.limits(l) ?? l }
+                c.forwarded = true
+                calls[id] = c
+                lock.unlock()
+                upstream?.deliver(bytes, inReplyTo: nil)
+            case let .deny(token, detail):
+                lock.lock()
+                let wasCancelled = calls[id]?.cancelled ?? false
+                calls[id] = nil
+                lock.unlock()
+                if !wasCancelled {
+                    client?.deliver(JSONRPCMessage.result(idKey: id, ToolResults.denied(token: token, detail: detail, tool: tool, modern: modern)), inReplyTo: id)
+                }
+            }
+        }
+    }
+
+    private func cancelled(_ m: JSONRPCMessage, _ bytes: [UInt8]) {
+        guard let rid = m.params?["requestId"] else { upstream?.deliver(bytes, inReplyTo: nil); return }
+        let id = JSONWriter.write(rid)
+        let reason = m.params?["reason"]?.stringValue ?? "cancelled by the client"
+        lock.lock()
+        guard var c = calls[id] else {
+            lock.unlock()
+            upstream?.deliver(bytes, inReplyTo: nil)
+            return
+        }
+        c.cancelled = true
+        let forwarded = c.forwarded
+        if forwarded { calls[id] = c } else { calls[id] = c }
+        lock.unlock()
+        // Passed on only for a call the upstream has: one still being decided is simply never forwarded.
+        if forwarded { upstream?.deliver(bytes, inReplyTo: nil) }
+        let p = c.proposal
+        records.async { [decider] in _ = decider.decide(p, record: .cancel(reason: reason)) }
+    }
+
+    // MARK: upstream → client
+
+    func fromUpstream(_ bytes: [UInt8]) {
+        guard let m = try? JSONRPCMessage.parse(bytes) else {
+            Log.error("upstream sent a message that is not JSON-RPC; dropped")
+            return
+        }
+        if m.kind == .response, let id = m.idKey {
+            lock.lock()
+            let isList = lists.remove(id) != nil
+            let call = calls.removeValue(forKey: id)
+            lock.unlock()
+            if isList, let view, let r = m.value["result"] {
+                let filtered = ToolResults.filteredList(r, allowed: view.lists)
+                client?.deliver(JSONRPCMessage.result(idKey: id, filtered), inReplyTo: id)
+                return
+            }
+            if let call {
+                var out = bytes
+                if let l = call.limits, let r = m.value["result"] {
+                    out = JSONRPCMessage.result(idKey: id, ToolResults.limited(r, l))
+                }
+                client?.deliver(out, inReplyTo: id)
+                let isError = m.value["result"]?["isError"] == .bool(true) || m.value["error"] != nil
+                let digest = Digest.sha256Hex(CanonicalJSON.text(m.value["result"] ?? m.value["error"] ?? .null))
+                let p = call.proposal
+                if !call.cancelled {
+                    records.async { [decider] in _ = decider.decide(p, record: .result(digest: digest, isError: isError)) }
+                }
+                return
+            }
+            client?.deliver(bytes, inReplyTo: id)
+            return
+        }
+        // Progress of a call goes where the call came from.
+        var related: String?
+        if m.kind == .notification, m.method == "notifications/progress", let t = m.params?["progressToken"] {
+            let tk = JSONWriter.write(t)
+            lock.lock()
+            related = calls.first(where: { $0.value.progressToken == tk })?.key
+            lock.unlock()
+        }
+        client?.deliver(bytes, inReplyTo: related)
+    }
+
+    /// The upstream is gone: every call it had is answered as failed (never left hanging).
+    func upstreamClosed() {
+        lock.lock()
+        let pending = calls.filter { $0.value.forwarded }
+        for k in pending.keys { calls[k] = nil }
+        lock.unlock()
+        for (id, _) in pending {
+            client?.deliver(JSONRPCMessage.error(idKey: id, code: -32603, message: "upstream MCP server closed"), inReplyTo: id)
+        }
+    }
+
+    private func isObject(_ v: JSONValue) -> Bool {
+        if case .object = v { return true }
+        return false
+    }
+}
