@@ -50,4 +50,11 @@ if KSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" JINNGUARD_BPF_DIR="$BINDIR/bpf" bash
 else
     printf '\n## Kernel plane overhead\n\nNot measured in this run: bench/kernel_bench.sh failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
 fi
+# The MCP gateway's added latency per tools/call (issue 15), against a direct call, in the same run.
+echo "bench: bench/mcp_bench.py" >&2
+if MSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" python3 "$REPO/bench/mcp_bench.py"); then
+    printf '\n%s\n' "$MSEC" >> "$REPO/BENCHMARKS.md"
+else
+    printf '\n## MCP gateway overhead\n\nNot measured in this run: bench/mcp_bench.py failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
+fi
 echo "bench: BENCHMARKS.md written" >&2

@@ -19,4 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The official MCP SDK for Python (its client and MCPServer) is the real peer of the MCP gateway's tests.
+if ! python3 -c 'import mcp.server.mcpserver' >/dev/null 2>&1; then
+  echo "installing: mcp (PyPI)"
+  python3 -m pip install -q 'mcp>=2.3,<3' || python3 -m pip install -q --break-system-packages 'mcp>=2.3,<3'
+fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

@@ -85,6 +85,10 @@ public enum CanonicalPolicy {
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
             ("sandbox_mode", .string(a.sandboxMode.rawValue)),
+            ("require_approval", a.requireApproval.map { r in
+                .object([("intents", strings(r.intents)), ("risk_at_least", r.riskAtLeast.map { .number($0) } ?? .null),
+                         ("hold_seconds", .number(r.holdSeconds))])
+            } ?? .null),
             ("max_sequence_quota", .integer(.unsigned(a.maxSequenceQuota))),
             ("max_risk_drift", a.maxRiskDrift.map { .number($0) } ?? .null),
             ("invariants", .array(a.invariants.map { inv in
@@ -151,7 +155,7 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants", "sandbox_mode"])
+                                           "invariants", "sandbox_mode", "require_approval"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -196,6 +200,21 @@ public enum CanonicalPolicy {
         guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
         a.sandboxMode = m
         a.toolLimits.maxConcurrentRuns = try t.int("max_concurrent_runs", 1...ToolLimits.maxConcurrentRunsLimit)
+        if o.values["require_approval"] != .null {
+            let r = try o.object("require_approval", keys: ["intents", "risk_at_least", "hold_seconds"])
+            var rule = ApprovalRule()
+            rule.intents = try r.strings("intents")
+            if r.values["risk_at_least"] != .null {
+                let d = try r.double("risk_at_least")
+                guard d >= 0, d <= 100 else { throw r.fail("risk_at_least", "must be null or within [0, 100]") }
+                rule.riskAtLeast = d
+            }
+            rule.holdSeconds = try r.double("hold_seconds")
+            guard rule.holdSeconds >= 1, rule.holdSeconds <= ApprovalRule.maxHoldSeconds else {
+                throw r.fail("hold_seconds", "must be within [1, 86400]")
+            }
+            a.requireApproval = rule
+        }
 
         for (i, item) in try o.array("invariants").enumerated() {
             let f = try Fields(item, o.path("invariants") + "[\(i)]", keys: ["text", "line", "column"])

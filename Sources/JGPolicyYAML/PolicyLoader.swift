@@ -182,7 +182,8 @@ private struct Reader {
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
                                  "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
-                                 "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode"]
+                                 "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode",
+                                 "require_approval"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -227,6 +228,22 @@ private struct Reader {
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
+            case "require_approval":
+                var r = ApprovalRule()
+                for (rk, _, rv) in try mapping(v, k, allowed: ["intents", "risk_at_least", "hold_seconds"]) {
+                    switch rk {
+                    case "intents": r.intents = try strings(rv, rk)
+                    case "risk_at_least":
+                        let d = try double(rv, rk)
+                        guard d >= 0, d <= 100 else { throw fail(rv, "risk_at_least must be within [0, 100]") }
+                        r.riskAtLeast = d
+                    default:
+                        let d = try double(rv, rk)
+                        guard d >= 1, d <= ApprovalRule.maxHoldSeconds else { throw fail(rv, "hold_seconds must be within [1, 86400]") }
+                        r.holdSeconds = d
+                    }
+                }
+                a.requireApproval = r
             case "sandbox_mode":
                 let s = try string(v, k)
                 guard let m = SandboxMode(rawValue: s) else { throw fail(v, "sandbox_mode must be required or best_effort, got '\(s)'") }

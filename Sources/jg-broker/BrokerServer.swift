@@ -16,12 +16,17 @@ struct WorkItem {
     var constraints: Constraints?
     /// Audit-only: the gate already denied it.
     var auditOnly: Bool
+    /// A second reply line after a DENY_ token (the hold id of DENY_HOLD_PENDING_REVIEW).
+    var replyDetail: String? = nil
 }
 
 final class BrokerServer {
     let loop: EventLoop
     let control: ControlChannel
     var policy: Policy?
+    /// Human approval (BrokerHolds.swift): the holds, persisted at `holdsPath`.
+    var holds = HoldStore()
+    var holdsPath: String?
     var audit: AuditLog?
     var auditError: String?
     var runner: ToolRunner?
@@ -107,6 +112,7 @@ final class BrokerServer {
                 report()
                 return (false, "audit log \(path): \(auditError ?? "")")
             }
+            loadHolds(stateAccess: stateDir.access)
             let ws = stateDir.child("workspace")
             if mkdir(ws.access, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws.name)") }
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
@@ -203,6 +209,7 @@ final class BrokerServer {
             item.constraints = nil
         }
         if d.token == "ALLOW" || d.token == "CONSTRAIN" { applyOwnRules(&item) }
+        applyApproval(&item)
         batch.append(item)
     }
 
@@ -355,7 +362,7 @@ final class BrokerServer {
         for (item, plan) in zip(items, plans) {
             let id = item.context.requestID
             guard item.token == "ALLOW" || item.token == "CONSTRAIN" else {
-                reply(id, item.token, Array("SIGNAL: \(item.token)\n".utf8))
+                reply(id, item.token, Array("SIGNAL: \(item.token)\n\(item.replyDetail.map { $0 + "\n" } ?? "")".utf8))
                 continue
             }
             var body = "SIGNAL: \(item.token)\n"

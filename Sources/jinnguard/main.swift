@@ -8,7 +8,7 @@ struct JinnGuard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jinnguard",
         abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
-        subcommands: [Run.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self, MCPCommand.self],
+        subcommands: [Run.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self, MCPCommand.self, ApproveCommand.self, RejectCommand.self],
         defaultSubcommand: Run.self)
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import JGCrypto
 import JGIPC
 import JGJSON
@@ -92,7 +93,7 @@ final class GatewaySession: @unchecked Sendable {
         calls[id] = Call(proposal: p, progressToken: token)
         lock.unlock()
         work.async { [self] in
-            let verdict = decider.decide(p)
+            let verdict = decideHolding(p, id: id)
             switch verdict {
             case .allow, .constrain:
                 lock.lock()
@@ -117,6 +118,40 @@ final class GatewaySession: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// How often a held call asks again whether its hold was decided.
+    var holdPollSeconds = 1.0
+
+    /// The decision, waiting out a hold: DENY_HOLD_PENDING_REVIEW keeps the client's call open, with a
+    /// progress notification per poll when the client asked for progress, until an operator decides the hold
+    /// (then the same call, proposed again, finds it approved or rejected) or it expires. Cancelling the
+    /// call stops the wait.
+    private func decideHolding(_ p: ToolCallProposal, id: String) -> DaemonVerdict {
+        var verdict = decider.decide(p)
+        var polls = 0
+        var announced: String?
+        while case let .deny(token, detail) = verdict, token == "DENY_HOLD_PENDING_REVIEW" {
+            let hold = detail ?? "?"
+            if announced != hold {
+                Log.info("call of \(p.tool) held for review: jinnguard approve \(hold) (or reject)")
+                announced = hold
+            }
+            lock.lock()
+            let c = calls[id]
+            lock.unlock()
+            guard let c, !c.cancelled else { return verdict }
+            if let t = c.progressToken, let tv = try? JSONParser.parse(t) {
+                polls += 1
+                let note: JSONValue = .object([("jsonrpc", .string("2.0")), ("method", .string("notifications/progress")),
+                                               ("params", .object([("progressToken", tv), ("progress", .integer(.signed(Int64(polls)))),
+                                                                   ("message", .string("waiting for human approval of \(hold)"))]))])
+                client?.deliver(JSONWriter.bytes(note), inReplyTo: id)
+            }
+            usleep(useconds_t(holdPollSeconds * 1_000_000))
+            verdict = decider.decide(p)
+        }
+        return verdict
     }
 
     private func cancelled(_ m: JSONRPCMessage, _ bytes: [UInt8]) {
