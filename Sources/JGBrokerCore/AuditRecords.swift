@@ -34,6 +34,7 @@ public enum AuditRecords {
     /// personal fields are left out entirely.
     public static func decision(_ ctx: DecisionContext, token: String, reason: String, stage: String,
                                 violated: [String] = [], constraints: Constraints? = nil,
+                                shadow: (token: String, reason: String)? = nil,
                                 sealed: (pseudonym: String, commitment: String)? = nil) -> AuditEntryParts {
         // Only flags that say nothing about who the peer is stay in the chain.
         let flags = ctx.signals.filter { !$0.hasPrefix("exe=") }
@@ -72,6 +73,12 @@ public enum AuditRecords {
             ("verdict", .string(token)), ("reason", .string(reason)), ("stage", .string(stage)),
             ("request_id", .integer(.unsigned(ctx.requestID))),
         ]
+        // Shadow mode: `verdict` is the effective one; what the policy would have answered is beside it.
+        if let sh = shadow {
+            decision.append(("mode", .string("shadow")))
+            decision.append(("would_be_verdict", .string(sh.token)))
+            decision.append(("would_be_reason", .string(sh.reason)))
+        }
         if let c = constraints {
             decision.append(("constraints", .object([
                 ("redact_output", .bool(c.redactOutput)), ("rate_limit_rps", .integer(.signed(Int64(c.rateLimitRPS)))),

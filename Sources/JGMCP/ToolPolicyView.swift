@@ -19,7 +19,8 @@ public struct ToolPolicyView: Sendable {
 
     public init?(policy: Policy, agent: String, intentMap: [String: String]) {
         guard let a = policy.agent(agent) else { return nil }
-        self.init(allowedIntents: a.allowedIntents, intentMap: intentMap, outputBytes: a.toolLimits.outputBytes)
+        // In shadow mode every tool is listed: the calls the policy would refuse proceed (and are audited so).
+        self.init(allowedIntents: a.mode == .shadow ? [] : a.allowedIntents, intentMap: intentMap, outputBytes: a.toolLimits.outputBytes)
     }
 
     public func limits(_ l: ResultLimits) -> ResultLimits {

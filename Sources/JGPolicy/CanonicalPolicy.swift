@@ -85,6 +85,7 @@ public enum CanonicalPolicy {
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
             ("sandbox_mode", .string(a.sandboxMode.rawValue)),
+            ("mode", .string(a.mode.rawValue)),
             ("require_approval", a.requireApproval.map { r in
                 .object([("intents", strings(r.intents)), ("risk_at_least", r.riskAtLeast.map { .number($0) } ?? .null),
                          ("hold_seconds", .number(r.holdSeconds))])
@@ -155,7 +156,7 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants", "sandbox_mode", "require_approval"])
+                                           "invariants", "sandbox_mode", "require_approval", "mode"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -200,6 +201,9 @@ public enum CanonicalPolicy {
         guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
         a.sandboxMode = m
         a.toolLimits.maxConcurrentRuns = try t.int("max_concurrent_runs", 1...ToolLimits.maxConcurrentRunsLimit)
+        let modeText = try o.string("mode")
+        guard let am = AgentMode(rawValue: modeText) else { throw o.fail("mode", "must be enforce or shadow, got '\(modeText)'") }
+        a.mode = am
         if o.values["require_approval"] != .null {
             let r = try o.object("require_approval", keys: ["intents", "risk_at_least", "hold_seconds"])
             var rule = ApprovalRule()

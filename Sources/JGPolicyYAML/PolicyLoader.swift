@@ -183,7 +183,7 @@ private struct Reader {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
                                  "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
                                  "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode",
-                                 "require_approval"]
+                                 "require_approval", "mode"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -228,6 +228,10 @@ private struct Reader {
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
+            case "mode":
+                let s = try string(v, k)
+                guard let m = AgentMode(rawValue: s) else { throw fail(v, "mode must be enforce or shadow, got '\(s)'") }
+                a.mode = m
             case "require_approval":
                 var r = ApprovalRule()
                 for (rk, _, rv) in try mapping(v, k, allowed: ["intents", "risk_at_least", "hold_seconds"]) {

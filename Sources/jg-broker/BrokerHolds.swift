@@ -14,6 +14,12 @@ extension BrokerServer {
               let rule = policy.agent(item.context.agentID)?.requireApproval,
               rule.requires(intent: item.context.intent, fusedRisk: item.context.fusedRisk) else { return }
         let ctx = item.context
+        if let k = ctx.action?.kind, MCPActionKinds.notes.contains(k) { return }
+        if policy.agent(ctx.agentID)?.mode == .shadow {
+            // Shadow: the hold it would have made is audited, and the call goes ahead.
+            noteShadow(&item, "DENY_HOLD_PENDING_REVIEW", "require_approval covers this call")
+            return
+        }
         let outcome = holds.propose(agent: ctx.agentID, intent: ctx.intent, action: ctx.action, policyDigest: policy.digest,
                                     holdSeconds: rule.holdSeconds, now: Double(time(nil)))
         switch outcome {

@@ -284,6 +284,7 @@ final class Supervisor {
             }
             child.status = v
             writeStatus()
+            if c == .broker { metrics?.update(brokerStatus: v) }
             if c == .gate {
                 if v["lineage_compact_wanted"] == .bool(true) { startCompaction() }
                 metrics?.update(gateStatus: v)

@@ -9,4 +9,7 @@ public enum MCPActionKinds {
     public static let result = "mcp_tool_result"
     public static let cancel = "mcp_tool_cancel"
     public static let all: Set<String> = [call, result, cancel]
+    /// Records of what became of a call already decided: never held for approval, never counted as a
+    /// shadow-mode would-deny (the call itself was).
+    public static let notes: Set<String> = [result, cancel]
 }
