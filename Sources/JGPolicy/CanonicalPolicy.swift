@@ -27,6 +27,8 @@ import JGJSON
 ///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
 ///                         "max_concurrent_runs": <int 1…1024>, "workspace_mb": <int 8…1048576>},
 ///         "sandbox_mode": "required" | "best_effort",
+///         "mode": "enforce" | "shadow",
+///         "require_approval": null | {"intents": [<string>…], "risk_at_least": <number or null>, "hold_seconds": <number>},
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
 ///
