@@ -35,8 +35,31 @@ final class GatewaySession: @unchecked Sendable {
     private var lists: Set<String> = []
     /// Decisions run off the reader threads so that a call being decided never holds up other traffic.
     private let work = DispatchQueue(label: "jinnguard.mcp.decisions", attributes: .concurrent)
-    /// Records of results and cancellations, after the client has its answer: one at a time, in order.
+    /// Records of results and cancellations, after the client has its answer: one at a time, in order, and
+    /// sent while the daemon connection is idle — right after a call went to the upstream (which then takes
+    /// its own time), or 50 ms after the record was made — so that a record never holds up the next call's
+    /// decision (all of one agent's proposals share one connection and one counter sequence).
     private let records = DispatchQueue(label: "jinnguard.mcp.records")
+    private var pendingRecords: [(ToolCallProposal, ToolCallProposal.Record)] = []
+
+    private func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) {
+        lock.lock()
+        pendingRecords.append((p, r))
+        lock.unlock()
+        records.asyncAfter(deadline: .now() + 0.05) { [self] in flushRecords() }
+    }
+
+    /// Sends every record made so far (on `records`, or at exit).
+    func flushRecords() {
+        lock.lock()
+        let todo = pendingRecords
+        pendingRecords.removeAll()
+        lock.unlock()
+        for (p, r) in todo { _ = decider.decide(p, record: r) }
+    }
+
+    /// Before the gateway exits: what is still queued is recorded.
+    func drainRecords() { records.sync { flushRecords() } }
 
     init(server: String, agent: String, decider: DaemonDecider, view: ToolPolicyView?) {
         self.server = server
@@ -92,8 +115,17 @@ final class GatewaySession: @unchecked Sendable {
         }
         calls[id] = Call(proposal: p, progressToken: token)
         lock.unlock()
-        work.async { [self] in
-            let verdict = decideHolding(p, id: id)
+        // Decided on the reading thread (one thread hop less per call; decisions are one at a time anyway);
+        // only a held call waits elsewhere, so that the client's other messages keep flowing.
+        let first = decider.decide(p)
+        if case let .deny(t, _) = first, t == "DENY_HOLD_PENDING_REVIEW" {
+            work.async { [self] in finish(id, tool, bytes, modern, decideHolding(p, id: id, first: first)) }
+        } else {
+            finish(id, tool, bytes, modern, first)
+        }
+    }
+
+    private func finish(_ id: String, _ tool: String, _ bytes: [UInt8], _ modern: Bool, _ verdict: DaemonVerdict) {
             switch verdict {
             case .allow, .constrain:
                 lock.lock()
@@ -108,6 +140,7 @@ final class GatewaySession: @unchecked Sendable {
                 calls[id] = c
                 lock.unlock()
                 upstream?.deliver(bytes, inReplyTo: nil)
+                records.async { [self] in flushRecords() }
             case let .deny(token, detail):
                 lock.lock()
                 let wasCancelled = calls[id]?.cancelled ?? false
@@ -117,7 +150,6 @@ final class GatewaySession: @unchecked Sendable {
                     client?.deliver(JSONRPCMessage.result(idKey: id, ToolResults.denied(token: token, detail: detail, tool: tool, modern: modern)), inReplyTo: id)
                 }
             }
-        }
     }
 
     /// How often a held call asks again whether its hold was decided.
@@ -127,8 +159,8 @@ final class GatewaySession: @unchecked Sendable {
     /// progress notification per poll when the client asked for progress, until an operator decides the hold
     /// (then the same call, proposed again, finds it approved or rejected) or it expires. Cancelling the
     /// call stops the wait.
-    private func decideHolding(_ p: ToolCallProposal, id: String) -> DaemonVerdict {
-        var verdict = decider.decide(p)
+    private func decideHolding(_ p: ToolCallProposal, id: String, first: DaemonVerdict) -> DaemonVerdict {
+        var verdict = first
         var polls = 0
         var announced: String?
         while case let .deny(token, detail) = verdict, token == "DENY_HOLD_PENDING_REVIEW" {
@@ -171,7 +203,7 @@ final class GatewaySession: @unchecked Sendable {
         // Passed on only for a call the upstream has: one still being decided is simply never forwarded.
         if forwarded { upstream?.deliver(bytes, inReplyTo: nil) }
         let p = c.proposal
-        records.async { [decider] in _ = decider.decide(p, record: .cancel(reason: reason)) }
+        record(p, .cancel(reason: reason))
     }
 
     // MARK: upstream → client
@@ -201,7 +233,7 @@ final class GatewaySession: @unchecked Sendable {
                 let digest = Digest.sha256Hex(CanonicalJSON.text(m.value["result"] ?? m.value["error"] ?? .null))
                 let p = call.proposal
                 if !call.cancelled {
-                    records.async { [decider] in _ = decider.decide(p, record: .result(digest: digest, isError: isError)) }
+                    record(p, .result(digest: digest, isError: isError))
                 }
                 return
             }

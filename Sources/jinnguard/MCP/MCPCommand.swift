@@ -94,6 +94,7 @@ struct MCPCommand: ParsableCommand {
             upstreamPeer = StdioPeer(channel: ch)
             ch.startReading(name: "upstream", onLine: { session.fromUpstream($0) }, onEnd: {
                 session.upstreamClosed()
+                session.drainRecords()
                 Log.info("upstream MCP server closed its output; exiting")
                 var st: Int32 = 0
                 waitpid(c.pid, &st, 0)
@@ -114,14 +115,16 @@ struct MCPCommand: ParsableCommand {
             http.session = session
             session.client = http
             Log.info("Streamable HTTP on http://\(l)/mcp for agent \(agent)")
-            _ = (upstreamPeer, child)
-            http.serve()
+            // The session holds its peers weakly: they live as long as this frame, which never returns.
+            withExtendedLifetime((upstreamPeer, child, session, http)) { http.serve() }
         }
         let stdio = StdioPeer(channel: LineChannel(input: OwnedFD(adopting: 0), output: OwnedFD(adopting: 1)))
         session.client = stdio
         let pid = child?.pid
         stdio.channel.startReading(name: "client", onLine: { session.fromClient($0) }, onEnd: {
-            // The client is gone: the upstream gets EOF on its stdin, and a moment to exit on its own.
+            // The client is gone: what is left to record is recorded; the upstream gets EOF on its stdin, and a
+            // moment to exit on its own.
+            session.drainRecords()
             if let pid {
                 (upstreamPeer as? StdioPeer)?.channel.output.close()
                 for _ in 0..<50 {
@@ -135,8 +138,10 @@ struct MCPCommand: ParsableCommand {
             }
             Glibc.exit(0)
         })
-        withExtendedLifetime((upstreamPeer, stdio, child)) {}
-        while true { pause() }
+        withExtendedLifetime((upstreamPeer, stdio, child, session)) {
+            while true { pause() }
+        }
+        Glibc.exit(0)
     }
 
     func loadKey() throws(MCPStartError) -> [UInt8] {

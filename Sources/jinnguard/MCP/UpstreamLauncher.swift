@@ -38,7 +38,9 @@ enum UpstreamLauncher {
         cargs.append(nil)
         defer { for p in cargs { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, cargs, environ)
+        // The child's ends must stay open until the spawn has dup'ed them: an optimised build would otherwise
+        // release (close) them right after their last mention above.
+        let rc = withExtendedLifetime((childIn, childOut)) { posix_spawnp(&pid, argv[0], &actions, nil, cargs, environ) }
         guard rc == 0 else { throw LaunchError(description: "cannot start upstream \(argv[0]): \(String(cString: strerror(rc)))") }
         childIn.close()
         childOut.close()
