@@ -82,6 +82,9 @@ final class GatewaySession: @unchecked Sendable {
         switch (m.kind, m.method) {
         case (.request, "tools/call"?):
             toolCall(m, bytes)
+        case (_, "tools/call"?):
+            // A tools/call without a usable id (null, an object, none) is never forwarded: a server might run it.
+            client?.deliver(JSONRPCMessage.error(idKey: nil, code: -32600, message: "Jinn Guard gateway: tools/call needs a string or number id"), inReplyTo: nil)
         case (.request, "tools/list"?):
             if view != nil, let id = m.idKey { lock.lock(); lists.insert(id); lock.unlock() }
             upstream?.deliver(bytes, inReplyTo: nil)
@@ -216,6 +219,13 @@ final class GatewaySession: @unchecked Sendable {
         if m.kind == .response, let id = m.idKey {
             lock.lock()
             let isList = lists.remove(id) != nil
+            // An answer to a call the upstream was never given (still being decided, or denied) is not the
+            // upstream's to give: dropped, the call keeps waiting for its decision.
+            if let c = calls[id], !c.forwarded {
+                lock.unlock()
+                Log.warn("upstream answered call \(id) before it was forwarded; dropped")
+                return
+            }
             let call = calls.removeValue(forKey: id)
             lock.unlock()
             if isList, let view, let r = m.value["result"] {

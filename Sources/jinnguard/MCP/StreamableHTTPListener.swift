@@ -35,16 +35,32 @@ final class StreamableHTTPListener: MCPPeer, @unchecked Sendable {
         self.path = path
     }
 
+    /// Connections served at once; more are closed at accept (a local peer cannot pile up threads).
+    static let maxConnections = 128
+    private var open = 0
+
     func serve() -> Never {
         while true {
+            var p = pollfd(fd: listener.raw, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, -1)
             let c = jg_sys_accept_nonblocking(listener.raw)
             if c < 0 { continue }
             let fd = OwnedFD(adopting: c)
-            // Each connection has a thread of its own and blocks in it.
+            lock.lock()
+            let admitted = open < Self.maxConnections
+            if admitted { open += 1 }
+            lock.unlock()
+            guard admitted else { continue }
+            // Each connection has a thread of its own and blocks in it; a silent one is closed after 30 s.
             try? fd.setNonBlocking(false)
             var one: Int32 = 1
             setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let t = Thread { [self] in connection(fd) }
+            var tv = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let t = Thread { [self] in
+                connection(fd)
+                lock.lock(); open -= 1; lock.unlock()
+            }
             t.start()
         }
     }
