@@ -128,31 +128,32 @@ final class GatewaySession: @unchecked Sendable {
         }
     }
 
+    /// What the decision means for the call: forwarded (as the client's bytes), or answered as a tool error.
     private func finish(_ id: String, _ tool: String, _ bytes: [UInt8], _ modern: Bool, _ verdict: DaemonVerdict) {
-            switch verdict {
-            case .allow, .constrain:
-                lock.lock()
-                guard var c = calls[id] else { lock.unlock(); return }
-                if c.cancelled {
-                    calls[id] = nil
-                    lock.unlock()
-                    return
-                }
-                if case let .constrain(l) = verdict { c.limits = view?.limits(l) ?? l }
-                c.forwarded = true
-                calls[id] = c
-                lock.unlock()
-                upstream?.deliver(bytes, inReplyTo: nil)
-                records.async { [self] in flushRecords() }
-            case let .deny(token, detail):
-                lock.lock()
-                let wasCancelled = calls[id]?.cancelled ?? false
+        switch verdict {
+        case .allow, .constrain:
+            lock.lock()
+            guard var c = calls[id] else { lock.unlock(); return }
+            if c.cancelled {
                 calls[id] = nil
                 lock.unlock()
-                if !wasCancelled {
-                    client?.deliver(JSONRPCMessage.result(idKey: id, ToolResults.denied(token: token, detail: detail, tool: tool, modern: modern)), inReplyTo: id)
-                }
+                return
             }
+            if case let .constrain(l) = verdict { c.limits = view?.limits(l) ?? l }
+            c.forwarded = true
+            calls[id] = c
+            lock.unlock()
+            upstream?.deliver(bytes, inReplyTo: nil)
+            records.async { [self] in flushRecords() }
+        case let .deny(token, detail):
+            lock.lock()
+            let wasCancelled = calls[id]?.cancelled ?? false
+            calls[id] = nil
+            lock.unlock()
+            if !wasCancelled {
+                client?.deliver(JSONRPCMessage.result(idKey: id, ToolResults.denied(token: token, detail: detail, tool: tool, modern: modern)), inReplyTo: id)
+            }
+        }
     }
 
     /// How often a held call asks again whether its hold was decided.
@@ -201,7 +202,7 @@ final class GatewaySession: @unchecked Sendable {
         }
         c.cancelled = true
         let forwarded = c.forwarded
-        if forwarded { calls[id] = c } else { calls[id] = c }
+        calls[id] = c
         lock.unlock()
         // Passed on only for a call the upstream has: one still being decided is simply never forwarded.
         if forwarded { upstream?.deliver(bytes, inReplyTo: nil) }
