@@ -226,3 +226,30 @@ def test_only_root_decides_holds(held_daemon):
                         "--state-dir", state_dir(d)], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert ask(d, "mcp_agent", {"path": "/srv/x"}, seq) == ("DENY_HOLD_PENDING_REVIEW", hold)
+
+
+def test_held_call_over_streamable_http_completes_after_approve(held_daemon, tmp_path):
+    """The same hold through the gateway's HTTP listener: the POST's event stream stays open (progress
+    events) until the operator approves."""
+    from test_mcp_gateway import HTTPGateway
+    d, log = held_daemon, tmp_path / "upstream.log"
+    g = HTTPGateway(d, log, tmp_path)
+    try:
+        progress = []
+
+        async def session():
+            async with g.client() as c:
+                call = asyncio.ensure_future(c.call_tool("delete_everything", {"path": "/tmp/h"},
+                                                         progress_callback=lambda p, t, m: progress.append(m)))
+                hold = await asyncio.get_running_loop().run_in_executor(None, wait_hold, d)
+                assert upstream_calls(log) == []
+                r = decide(d, "approve", hold)
+                assert r.returncode == 0, r.stdout + r.stderr
+                return hold, await call
+
+        hold, r = run(session(), timeout=60)
+        assert not r.is_error and text_of(r) == "deleted /tmp/h"
+        assert [c["tool"] for c in upstream_calls(log)] == ["delete_everything"]
+        assert any(hold in (m or "") for m in progress), progress
+    finally:
+        g.stop()

@@ -220,6 +220,7 @@ class HTTPGateway:
         self.port = free_port()
         self.token_file = tmp / "token"
         args = [JINNGUARD_BIN, *gateway_args(d), "--listen", f"127.0.0.1:{self.port}", "--token-file", str(self.token_file)]
+        self.token_file.unlink(missing_ok=True)
         args += ["--upstream-url", upstream_url] if upstream_url else ["--", sys.executable, UPSTREAM]
         self.proc = subprocess.Popen(args, env={**os.environ, "MCP_UPSTREAM_LOG": str(log)},
                                      stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
