@@ -87,6 +87,7 @@ public final class GateDecider {
 
         // Step 5.
         guard let agentID = p.agentID else {
+            if let r = obs.runtime { return .deny(.identityBinding, reason: "peer runs in the runtime of agent \(r.agent) and names no agent", ctx) }
             if policy.denyAnonymousAgents { return .deny(.anonymousAgent, reason: "no agent_id and anonymous agents are denied", ctx) }
             return anonymous(p, ctx, obs)
         }
@@ -94,7 +95,10 @@ public final class GateDecider {
         guard let agent = policy.agent(agentID) else {
             return .deny(.unknownAgent, reason: "agent_id not in the policy", ctx)
         }
-        // Step 7.
+        // Step 7: the runtime names the agent, whatever key signed the proposal.
+        if let r = obs.runtime, r.agent != agentID {
+            return .deny(.identityBinding, reason: "peer runs in the \(r.locked ? "locked runtime" : "governed cgroup") of agent \(r.agent), not \(agentID)", ctx)
+        }
         if !agent.allowedPeerUIDs.isEmpty && !agent.allowedPeerUIDs.contains(peer.uid) {
             return .deny(.identityBinding, reason: "peer uid \(peer.uid) not in allowed_peer_uids", ctx)
         }
@@ -122,7 +126,14 @@ public final class GateDecider {
         // Step 11: delegation is not implemented, so no token can be honoured.
         if p.hasDelegationToken { return .deny(.delegationUnsupported, reason: "delegation tokens are not supported", ctx) }
         // Step 12.
-        if let why = runtimeViolation(p, peer: peer, obs: obs), let d = policyDeny(.runtimePolicy, why) { return d }
+        if let why = runtimeViolation(p, peer: peer, obs: obs, requireLocked: agent.requireSandboxNamespace) {
+            // The locked-runtime requirement is the sandbox's: never relaxed in shadow mode (the rest is policy).
+            if shadow, agent.requireSandboxNamespace || policy.runtime.requireSandboxNamespace,
+               !(obs.runtime?.locked == true && obs.runtime?.agent == p.agentID) {
+                return .deny(.runtimePolicy, reason: "peer does not run in the agent's locked runtime (jinnguard agent run)", ctx)
+            }
+            if let d = policyDeny(.runtimePolicy, why) { return d }
+        }
         // Step 13.
         if !lineage.takeQuota(agent: agentID, quota: agent.maxSequenceQuota),
            let d = policyDeny(.quotaExhausted, "agent used its \(agent.maxSequenceQuota) decisions") { return d }
@@ -132,7 +143,8 @@ public final class GateDecider {
         if let limit = agent.maxRiskDrift, before.samples >= 5, scores.fused - before.meanRisk > limit {
             if let d = policyDeny(.behavioralDrift, "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)") { return d }
         }
-        let after = lineage.counters(agentID)
+        var after = lineage.counters(agentID)
+        after.decisionsSeen = lineage.countSessionDecision(ctx.lineage)
         ctx.authoritative = authoritative(scores: scores, obs: obs, tier: agent.privilegeTier, counters: after)
         return .forward(ctx)
     }
@@ -166,14 +178,18 @@ public final class GateDecider {
     private var canaryMatcher = CanaryMatcher([])
     private var canaryMatcherSource: [String] = []
 
-    func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation) -> String? {
+    func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation, requireLocked: Bool = false) -> String? {
         let rt = policy.runtime
         if rt.denyRootPeers && peer.uid == 0 { return "root peers are denied" }
         if !rt.allowedPeerUIDs.isEmpty && !rt.allowedPeerUIDs.contains(peer.uid) { return "peer uid \(peer.uid) not allowed by runtime_policy" }
         if rt.requireBrokeredExecution && p.proposedAction != nil && !p.execute {
             return "an action must be executed by the broker (verdict-only requests are refused)"
         }
-        if rt.requireSandboxNamespace && !obs.inOtherPidNamespace { return "peer does not run in a sandbox pid namespace" }
+        // The agent's own locked runtime (`jinnguard agent run`): its cgroup, not merely another pid namespace,
+        // which any unprivileged process can make for itself.
+        if (rt.requireSandboxNamespace || requireLocked) && !(obs.runtime?.locked == true && obs.runtime?.agent == p.agentID) {
+            return "peer does not run in the agent's locked runtime (jinnguard agent run)"
+        }
         return nil
     }
 

@@ -30,41 +30,15 @@ extension Supervisor {
     }
 }
 
-/// The operator commands' side of the operator socket: one request, one answer.
-enum OperatorClient {
-    /// Exit 0 done, 1 refused, 2 not reachable (as `jinnguard agent reset-counter`).
-    static func request(stateDir: String, _ body: JSONValue, what: String) throws {
-        let path = stateDir + "/operator.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { print("jinnguard: socket: \(String(cString: strerror(errno)))"); throw ExitCode(2) }
-        let owned = OwnedFD(adopting: fd)
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { print("jinnguard: path too long: \(path)"); throw ExitCode(2) }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else { print("jinnguard: cannot reach the daemon at \(path): \(String(cString: strerror(errno)))"); throw ExitCode(2) }
-        let frame = Frame.encode(JSONWriter.bytes(body))
-        guard frame.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == frame.count else {
-            print("jinnguard: send failed"); throw ExitCode(2)
-        }
-        var input: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(owned.raw, &buf, buf.count)
-            if n <= 0 { break }
-            input += buf[0..<n]
-        }
-        guard input.count > Frame.headerSize, let v = try? JSONParser.parse(input[Frame.headerSize...]) else {
-            print("jinnguard: no answer from the daemon"); throw ExitCode(2)
-        }
-        print("jinnguard: \(what): \(v["message"]?.stringValue ?? "")")
-        if v["ok"] != .bool(true) { throw ExitCode(1) }
+/// One operator request (OperatorClient): exit 0 done, 1 refused, 2 not reachable (as reset-counter).
+func holdOperatorRequest(stateDir: String, _ body: JSONValue, what: String) throws {
+    switch OperatorClient.request(stateDir: stateDir, body) {
+    case let .answered(ok, message):
+        print("jinnguard: \(what): \(message)")
+        if !ok { throw ExitCode(1) }
+    case let .unreachable(why):
+        print("jinnguard: \(why)")
+        throw ExitCode(2)
     }
 }
 
@@ -75,7 +49,7 @@ struct ApproveCommand: ParsableCommand {
     @Argument(help: "The hold id.") var hold: String
     @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
     func run() throws {
-        try OperatorClient.request(stateDir: stateDir, .object([("command", .string("approve")), ("hold", .string(hold))]), what: "approve")
+        try holdOperatorRequest(stateDir: stateDir, .object([("command", .string("approve")), ("hold", .string(hold))]), what: "approve")
     }
 }
 
@@ -86,6 +60,6 @@ struct RejectCommand: ParsableCommand {
     @Argument(help: "The hold id.") var hold: String
     @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
     func run() throws {
-        try OperatorClient.request(stateDir: stateDir, .object([("command", .string("reject")), ("hold", .string(hold))]), what: "reject")
+        try holdOperatorRequest(stateDir: stateDir, .object([("command", .string("reject")), ("hold", .string(hold))]), what: "reject")
     }
 }

@@ -241,6 +241,10 @@ public final class ControlChannel {
             return onRequest(.lineageCompact, &r, fds.isEmpty ? nil : fds.removeFirst())
         case .holdDecision?:
             return onRequest(.holdDecision, &r, nil)
+        case .serve?:
+            return onRequest(.serve, &r, nil)
+        case .statsNow?:
+            return onRequest(.statsNow, &r, nil)
         case nil:
             return false
         }

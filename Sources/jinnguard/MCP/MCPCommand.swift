@@ -30,6 +30,11 @@ struct MCPCommand: ParsableCommand {
     @Option(help: "Bearer token file for --listen (created with a fresh token when missing).") var tokenFile: String?
     @Option(help: "An extra Origin the HTTP listener accepts (repeatable).") var allowOrigin: [String] = []
     @Option(help: "Reach an upstream MCP server by Streamable HTTP instead of starting one.") var upstreamUrl: String?
+    @Flag(help: "Start the upstream inside `jinnguard agent run` (a locked agent: no network, system read-only, its workspace).") var lockedUpstream = false
+    @Option(help: "The daemon's state directory, for the locked upstream's workspace (agent run's --state-dir).") var stateDir: String?
+    @Option(help: "A host path the locked upstream sees read-only (agent run's --read-only; repeatable).") var upstreamReadOnly: [String] = []
+    @Option(help: "NAME=VALUE for the locked upstream's environment (agent run's --env; repeatable).") var upstreamEnv: [String] = []
+    @Flag(help: "Start the locked upstream even when a confinement layer cannot be applied (agent run's --best-effort).") var upstreamBestEffort = false
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command (stdio).") var upstream: [String] = []
 
     func run() throws {
@@ -50,6 +55,7 @@ struct MCPCommand: ParsableCommand {
             throw MCPStartError(description: "give exactly one upstream: -- UPSTREAM_CMD … or --upstream-url URL")
         }
         let key = try loadKey()
+        let keyFile = secretFile ?? ProcessInfo.processInfo.environment["JINN_GUARD_SECRET_FILE"] ?? ProcessInfo.processInfo.environment["JINNGUARD_SECRET_FILE"]
         var map: [String: String] = [:]
         for m in intentMap {
             let p = m.split(separator: "=", maxSplits: 1).map(String.init)
@@ -88,7 +94,9 @@ struct MCPCommand: ParsableCommand {
             upstreamPeer = h
         } else {
             let c: UpstreamLauncher.Child
-            do { c = try UpstreamLauncher.launch(upstream, agent: agent) } catch { throw MCPStartError(description: error.description) }
+            let conf = UpstreamLauncher.Confinement(locked: lockedUpstream, socket: sock, secretFile: keyFile, stateDir: stateDir,
+                                                    readOnly: upstreamReadOnly, env: upstreamEnv, bestEffort: upstreamBestEffort)
+            do { c = try UpstreamLauncher.launch(upstream, agent: agent, confinement: conf) } catch { throw MCPStartError(description: error.description) }
             child = c
             let ch = LineChannel(input: c.fromChild, output: c.toChild)
             upstreamPeer = StdioPeer(channel: ch)

@@ -2,11 +2,11 @@ import CJGSys
 import Glibc
 import JGIPC
 
-/// THE place the gateway starts a stdio upstream MCP server. Today a plain child of the gateway with
-/// its stdin/stdout on pipes (stderr inherited, so the server's logs reach the client's log as usual).
-/// Once `jinnguard agent run` (the locked agent, built by JGSandbox's SandboxBuilder) is on main, `argv`
-/// becomes `[jinnguard, agent, run, --agent, ID, --, argv…]` here and nowhere else: the upstream then runs
-/// confined like any locked agent, and its pipes stay the gateway's.
+/// THE place the gateway starts a stdio upstream MCP server: with `--locked-upstream` inside `jinnguard agent
+/// run` (a locked agent built by JGSandbox's SandboxBuilder: no network but its own lo, the system read-only,
+/// its workspace, the Jinn Guard socket), otherwise as a plain child. Either way its stdin/stdout are the
+/// gateway's pipes and its stderr is inherited (the server's logs reach the client's). Not yet the default:
+/// agent run's uid cannot reach an interpreter below a private directory (a pyenv Python under /root 0700).
 enum UpstreamLauncher {
     struct Child {
         var pid: pid_t
@@ -17,8 +17,36 @@ enum UpstreamLauncher {
 
     struct LaunchError: Error, CustomStringConvertible { var description: String }
 
-    static func launch(_ argv: [String], agent: String) throws(LaunchError) -> Child {
-        guard !argv.isEmpty else { throw LaunchError(description: "no upstream command after --") }
+    /// How the upstream is confined: as a locked agent (`jinnguard agent run`, the default), or not at all.
+    struct Confinement {
+        var locked = false
+        var socket: String
+        var secretFile: String?
+        var stateDir: String?
+        var readOnly: [String] = []
+        var env: [String] = []
+        var bestEffort = false
+    }
+
+    /// `jinnguard agent run … -- argv` (or the faster `jg-agent-run` next to this binary, same options).
+    static func lockedArgv(_ argv: [String], agent: String, _ c: Confinement) -> [String] {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        let me = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "jinnguard"
+        let dir = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        var out = access(dir + "/jg-agent-run", X_OK) == 0 ? [dir + "/jg-agent-run"] : [me, "agent", "run"]
+        out += ["--agent", agent, "--socket", c.socket]
+        if let k = c.secretFile { out += ["--secret-file", k] }
+        if let s = c.stateDir { out += ["--state-dir", s] }
+        for p in c.readOnly { out += ["--read-only", p] }
+        for e in c.env { out += ["--env", e] }
+        if c.bestEffort { out.append("--best-effort") }
+        return out + ["--"] + argv
+    }
+
+    static func launch(_ upstreamArgv: [String], agent: String, confinement: Confinement? = nil) throws(LaunchError) -> Child {
+        guard !upstreamArgv.isEmpty else { throw LaunchError(description: "no upstream command after --") }
+        let argv = confinement.map { $0.locked ? lockedArgv(upstreamArgv, agent: agent, $0) : upstreamArgv } ?? upstreamArgv
         var inPipe: [Int32] = [-1, -1]
         var outPipe: [Int32] = [-1, -1]
         guard jg_sys_pipe_cloexec(&inPipe) == 0 else { throw LaunchError(description: "pipe: \(String(cString: strerror(errno)))") }
