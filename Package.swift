@@ -53,6 +53,8 @@ let package = Package(
         .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"], swiftSettings: lean),
         .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"], swiftSettings: lean),
         .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"], swiftSettings: lean),
+        // The MCP gateway's decisions (`jinnguard mcp`): message routing facts, proposals, result limits.
+        .target(name: "JGMCP", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGBrokerCore"]),
 
         // The four components and the operator command.
         .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"], swiftSettings: lean),
@@ -63,7 +65,7 @@ let package = Package(
         .executableTarget(name: "jg-agent-run", dependencies: ["JGSandbox"], swiftSettings: lean),
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
-            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox",
+            "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox", "JGMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -71,7 +73,7 @@ let package = Package(
         ]),
 
         .target(name: "JGTestSupport", path: "Tests/JGTestSupport"),
-        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox", "JGMCP"]),
         .testTarget(name: "JGProverTests", dependencies: ["JGTestSupport", "JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGTestSupport", "JGAudit", "JGCrypto", "JGJSON"]),
     ],

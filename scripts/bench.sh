@@ -50,6 +50,13 @@ if KSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" JINNGUARD_BPF_DIR="$BINDIR/bpf" bash
 else
     printf '\n## Kernel plane overhead\n\nNot measured in this run: bench/kernel_bench.sh failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
 fi
+# The MCP gateway's added latency per tools/call (issue 15), against a direct call, in the same run.
+echo "bench: bench/mcp_bench.py" >&2
+if MSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" python3 "$REPO/bench/mcp_bench.py"); then
+    printf '\n%s\n' "$MSEC" >> "$REPO/BENCHMARKS.md"
+else
+    printf '\n## MCP gateway overhead\n\nNot measured in this run: bench/mcp_bench.py failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
+fi
 # Locked agents (issue 13): `jinnguard agent run -- /bin/true` against plain /bin/true and bwrap.
 echo "bench: bench/locked_bench.py" >&2
 if LSEC=$(python3 "$REPO/bench/locked_bench.py" --jinnguard "$BINDIR/jinnguard" --runs "${BENCH_LOCKED_RUNS:-200}"); then

@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The official MCP SDK for Python (its client and MCPServer) is the real peer of the MCP gateway's tests.
+if ! python3 -c 'import mcp.server.mcpserver' >/dev/null 2>&1; then
+  echo "installing: mcp (PyPI)"
+  python3 -m pip install -q 'mcp>=2.3,<3' || python3 -m pip install -q --break-system-packages 'mcp>=2.3,<3'
+fi
 # setuptools and wheel: the SDK test installs clients/python with pip, offline (--no-build-isolation).
 if ! python3 -c 'import setuptools, wheel' >/dev/null 2>&1; then
   echo "installing: setuptools wheel (python3)"

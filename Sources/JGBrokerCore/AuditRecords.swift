@@ -24,6 +24,8 @@ public enum AuditRecords {
             // A record the gate held carries the contents as their digest only.
             let contents = a.contents.map { Digest.sha256Hex($0) } ?? ctx.digestedContents?.contentsDigest
             p.append(("contents_digest", contents.map { .string($0) } ?? .null))
+            // The raw arguments of an MCP call, sealed outside the chain like every other personal field.
+            if a.kind == MCPActionKinds.call, let c = a.contents { p.append(("arguments", .string(c))) }
         }
         return .object(p)
     }
@@ -32,6 +34,7 @@ public enum AuditRecords {
     /// personal fields are left out entirely.
     public static func decision(_ ctx: DecisionContext, token: String, reason: String, stage: String,
                                 violated: [String] = [], constraints: Constraints? = nil,
+                                shadow: (token: String, reason: String)? = nil,
                                 sealed: (pseudonym: String, commitment: String)? = nil) -> AuditEntryParts {
         // Only flags that say nothing about who the peer is stay in the chain.
         let flags = ctx.signals.filter { !$0.hasPrefix("exe=") }
@@ -55,6 +58,7 @@ public enum AuditRecords {
         if let a = ctx.action {
             intent.append(("action_kind", .string(a.kind)))
             intent.append(("action_digest", .string(ctx.digestedContents?.actionDigest ?? actionDigest(a))))
+            if MCPActionKinds.all.contains(a.kind) { intent += mcpFields(a, ctx) }
         }
         intent.append(("signals", .array([])))
         var assessment: [(String, JSONValue)] = [
@@ -69,6 +73,12 @@ public enum AuditRecords {
             ("verdict", .string(token)), ("reason", .string(reason)), ("stage", .string(stage)),
             ("request_id", .integer(.unsigned(ctx.requestID))),
         ]
+        // Shadow mode: `verdict` is the effective one; what the policy would have answered is beside it.
+        if let sh = shadow {
+            decision.append(("mode", .string("shadow")))
+            decision.append(("would_be_verdict", .string(sh.token)))
+            decision.append(("would_be_reason", .string(sh.reason)))
+        }
         if let c = constraints {
             decision.append(("constraints", .object([
                 ("redact_output", .bool(c.redactOutput)), ("rate_limit_rps", .integer(.signed(Int64(c.rateLimitRPS)))),
@@ -108,6 +118,29 @@ public enum AuditRecords {
     }
 
     public static func actionDigest(_ a: ProposedAction) -> String { a.auditDigest }
+
+    /// An MCP gateway record names the server, the tool and the digests (MCPActionKinds): never the raw
+    /// arguments, which are personal data (sealed with the rest, `personalData`).
+    static func mcpFields(_ a: ProposedAction, _ ctx: DecisionContext) -> [(String, JSONValue)] {
+        var f: [(String, JSONValue)] = []
+        if let u = a.url, u.hasPrefix("mcp://") {
+            let rest = u.dropFirst(6)
+            let server = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            f.append(("mcp_server", .string(server)))
+        }
+        f.append(("mcp_tool", a.method.map { .string($0) } ?? .null))
+        switch a.kind {
+        case MCPActionKinds.call:
+            let d = a.contents.map { Digest.sha256Hex($0) } ?? ctx.digestedContents?.contentsDigest
+            f.append(("arguments_digest", d.map { .string($0) } ?? .null))
+        case MCPActionKinds.result:
+            f.append(("arguments_digest", a.path.map { .string($0) } ?? .null))
+            f.append(("result_digest", a.contents.map { .string($0) } ?? .null))
+        default:
+            f.append(("arguments_digest", a.path.map { .string($0) } ?? .null))
+        }
+        return f
+    }
 
     /// An event of the daemon itself (kernel planes, recoveries, shutdown).
     /// An event about one agent (a canary tripwire, an operator's counter reset, a journal failure).

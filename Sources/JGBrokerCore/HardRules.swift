@@ -79,6 +79,9 @@ public enum HardRules {
         case "network_request":
             guard let url = a.url else { return "missing url" }
             return URLRules.violation(url)
+        case _ where MCPActionKinds.all.contains(a.kind):
+            // Decided here, performed by the MCP gateway (`jinnguard mcp`); the broker never runs them.
+            return nil
         default:
             return "unknown action kind \"\(a.kind)\""
         }

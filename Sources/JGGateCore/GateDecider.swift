@@ -111,27 +111,38 @@ public final class GateDecider {
             return .deny(.canary, reason: "agent opened canary decoy \"\(opened)\" earlier (tripwire)", ctx)
         }
         if let hit = canaryHit(p) { return .deny(.canary, reason: "canary resource \"\(hit)\" touched", ctx) }
+        // Steps 10–14 are the policy's own verdicts: an agent in shadow mode goes on, its first would-be
+        // denial noted for the broker to audit (AgentMode.swift).
+        let shadow = agent.mode == .shadow
+        func policyDeny(_ t: Token, _ reason: String) -> Outcome? {
+            guard shadow else { return .deny(t, reason: reason, ctx) }
+            if ShadowSignal.token(in: ctx.signals) == nil { ctx.signals.append(ShadowSignal.make(t.rawValue)) }
+            return nil
+        }
         // Step 10.
         if !agent.allowedIntents.isEmpty && !agent.allowedIntents.contains(p.intentName ?? "") {
-            return .deny(.intentNotAllowed, reason: "intent \"\(p.intentName ?? "")\" not in allowed_intents", ctx)
+            if let d = policyDeny(.intentNotAllowed, "intent \"\(p.intentName ?? "")\" not in allowed_intents") { return d }
         }
         // Step 11: delegation is not implemented, so no token can be honoured.
         if p.hasDelegationToken { return .deny(.delegationUnsupported, reason: "delegation tokens are not supported", ctx) }
         // Step 12.
         if let why = runtimeViolation(p, peer: peer, obs: obs, requireLocked: agent.requireSandboxNamespace) {
-            return .deny(.runtimePolicy, reason: why, ctx)
+            // The locked-runtime requirement is the sandbox's: never relaxed in shadow mode (the rest is policy).
+            if shadow, agent.requireSandboxNamespace || policy.runtime.requireSandboxNamespace,
+               !(obs.runtime?.locked == true && obs.runtime?.agent == p.agentID) {
+                return .deny(.runtimePolicy, reason: "peer does not run in the agent's locked runtime (jinnguard agent run)", ctx)
+            }
+            if let d = policyDeny(.runtimePolicy, why) { return d }
         }
         // Step 13.
-        guard lineage.takeQuota(agent: agentID, quota: agent.maxSequenceQuota) else {
-            return .deny(.quotaExhausted, reason: "agent used its \(agent.maxSequenceQuota) decisions", ctx)
-        }
+        if !lineage.takeQuota(agent: agentID, quota: agent.maxSequenceQuota),
+           let d = policyDeny(.quotaExhausted, "agent used its \(agent.maxSequenceQuota) decisions") { return d }
         // Step 14.
         let before = lineage.counters(agentID)
-        if let limit = agent.maxRiskDrift, before.samples >= 5, scores.fused - before.meanRisk > limit {
-            lineage.record(agent: agentID, fusedRisk: scores.fused)
-            return .deny(.behavioralDrift, reason: "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)", ctx)
-        }
         lineage.record(agent: agentID, fusedRisk: scores.fused)
+        if let limit = agent.maxRiskDrift, before.samples >= 5, scores.fused - before.meanRisk > limit {
+            if let d = policyDeny(.behavioralDrift, "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)") { return d }
+        }
         var after = lineage.counters(agentID)
         after.decisionsSeen = lineage.countSessionDecision(ctx.lineage)
         ctx.authoritative = authoritative(scores: scores, obs: obs, tier: agent.privilegeTier, counters: after)

@@ -61,7 +61,8 @@ public enum RiskScorer {
                 }
             }
             if let s = a.path { body(s) }
-            if let s = a.url { body(s) }
+            // An MCP call's url only names its server and tool (MCPActionKinds); its arguments are the plan.
+            if let s = a.url, !a.kind.hasPrefix("mcp_") { body(s) }
         }
     }
 

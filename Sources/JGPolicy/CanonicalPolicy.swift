@@ -27,6 +27,8 @@ import JGJSON
 ///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
 ///                         "max_concurrent_runs": <int 1…1024>, "workspace_mb": <int 8…1048576>},
 ///         "sandbox_mode": "required" | "best_effort",
+///         "mode": "enforce" | "shadow",
+///         "require_approval": null | {"intents": [<string>…], "risk_at_least": <number or null>, "hold_seconds": <number>},
 ///         "writable_paths": [<absolute dir>…], "require_sandbox_namespace": <bool>,
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
@@ -86,6 +88,11 @@ public enum CanonicalPolicy {
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
             ("sandbox_mode", .string(a.sandboxMode.rawValue)),
+            ("mode", .string(a.mode.rawValue)),
+            ("require_approval", a.requireApproval.map { r in
+                .object([("intents", strings(r.intents)), ("risk_at_least", r.riskAtLeast.map { .number($0) } ?? .null),
+                         ("hold_seconds", .number(r.holdSeconds))])
+            } ?? .null),
             ("writable_paths", strings(a.writablePaths)),
             ("require_sandbox_namespace", .bool(a.requireSandboxNamespace)),
             ("max_sequence_quota", .integer(.unsigned(a.maxSequenceQuota))),
@@ -154,7 +161,8 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants", "sandbox_mode", "writable_paths", "require_sandbox_namespace"])
+                                           "invariants", "sandbox_mode", "writable_paths", "require_sandbox_namespace",
+                                           "require_approval", "mode"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -204,6 +212,24 @@ public enum CanonicalPolicy {
         guard let m = SandboxMode(rawValue: mode) else { throw o.fail("sandbox_mode", "must be required or best_effort, got '\(mode)'") }
         a.sandboxMode = m
         a.toolLimits.maxConcurrentRuns = try t.int("max_concurrent_runs", 1...ToolLimits.maxConcurrentRunsLimit)
+        let modeText = try o.string("mode")
+        guard let am = AgentMode(rawValue: modeText) else { throw o.fail("mode", "must be enforce or shadow, got '\(modeText)'") }
+        a.mode = am
+        if o.values["require_approval"] != .null {
+            let r = try o.object("require_approval", keys: ["intents", "risk_at_least", "hold_seconds"])
+            var rule = ApprovalRule()
+            rule.intents = try r.strings("intents")
+            if r.values["risk_at_least"] != .null {
+                let d = try r.double("risk_at_least")
+                guard d >= 0, d <= 100 else { throw r.fail("risk_at_least", "must be null or within [0, 100]") }
+                rule.riskAtLeast = d
+            }
+            rule.holdSeconds = try r.double("hold_seconds")
+            guard rule.holdSeconds >= 1, rule.holdSeconds <= ApprovalRule.maxHoldSeconds else {
+                throw r.fail("hold_seconds", "must be within [1, 86400]")
+            }
+            a.requireApproval = rule
+        }
 
         for (i, item) in try o.array("invariants").enumerated() {
             let f = try Fields(item, o.path("invariants") + "[\(i)]", keys: ["text", "line", "column"])

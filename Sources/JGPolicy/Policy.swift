@@ -76,6 +76,10 @@ public struct AgentPolicy: Sendable, Equatable {
     public var toolLimits = ToolLimits()
     /// Whether a sandbox layer that cannot be applied fails the run (SandboxMode.swift).
     public var sandboxMode = SandboxMode.required
+    /// Decisions a human must approve first (ApprovalRule.swift); nil = none.
+    public var requireApproval: ApprovalRule?
+    /// enforce (the default) or shadow (AgentMode.swift).
+    public var mode = AgentMode.enforce
     /// 0 = unlimited.
     public var maxSequenceQuota: UInt64
     /// Largest rise of fused risk above the agent's running mean before DENY_BEHAVIORAL_DRIFT; nil = off.

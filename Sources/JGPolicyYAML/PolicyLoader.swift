@@ -183,7 +183,7 @@ private struct Reader {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
                                  "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
                                  "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode",
-                                 "writable_paths", "require_sandbox_namespace"]
+                                 "writable_paths", "require_sandbox_namespace", "require_approval", "mode"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -228,6 +228,26 @@ private struct Reader {
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
+            case "mode":
+                let s = try string(v, k)
+                guard let m = AgentMode(rawValue: s) else { throw fail(v, "mode must be enforce or shadow, got '\(s)'") }
+                a.mode = m
+            case "require_approval":
+                var r = ApprovalRule()
+                for (rk, _, rv) in try mapping(v, k, allowed: ["intents", "risk_at_least", "hold_seconds"]) {
+                    switch rk {
+                    case "intents": r.intents = try strings(rv, rk)
+                    case "risk_at_least":
+                        let d = try double(rv, rk)
+                        guard d >= 0, d <= 100 else { throw fail(rv, "risk_at_least must be within [0, 100]") }
+                        r.riskAtLeast = d
+                    default:
+                        let d = try double(rv, rk)
+                        guard d >= 1, d <= ApprovalRule.maxHoldSeconds else { throw fail(rv, "hold_seconds must be within [1, 86400]") }
+                        r.holdSeconds = d
+                    }
+                }
+                a.requireApproval = r
             case "writable_paths":
                 for item in try list(v, k) {
                     let d = try string(item, "writable_paths entry")

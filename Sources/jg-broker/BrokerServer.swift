@@ -16,12 +16,22 @@ struct WorkItem {
     var constraints: Constraints?
     /// Audit-only: the gate already denied it.
     var auditOnly: Bool
+    /// A second reply line after a DENY_ token (the hold id of DENY_HOLD_PENDING_REVIEW).
+    var replyDetail: String? = nil
+    /// Shadow mode (BrokerShadow.swift): the verdict the policy would have given, and why.
+    var shadow: (token: String, reason: String)? = nil
 }
 
 final class BrokerServer {
     let loop: EventLoop
     let control: ControlChannel
     var policy: Policy?
+    /// Human approval (BrokerHolds.swift): the holds, persisted at `holdsPath`.
+    var holds = HoldStore()
+    var holdsPath: String?
+    /// Shadow-mode decisions that would have been denied, per token (status → /metrics).
+    var shadowWouldDeny: [String: UInt64] = [:]
+    var shadowDirty = false
     var audit: AuditLog?
     var auditError: String?
     var runner: ToolRunner?
@@ -107,6 +117,7 @@ final class BrokerServer {
                 report()
                 return (false, "audit log \(path): \(auditError ?? "")")
             }
+            loadHolds(stateAccess: stateDir.access)
             let ws = stateDir.child("workspace")
             if mkdir(ws.access, 0o755) != 0 && errno != EEXIST { return (false, "cannot create workspace \(ws.name)") }
             // The root of the workspaces is the broker's (it creates one directory per agent, owned by the tool user).
@@ -135,6 +146,9 @@ final class BrokerServer {
     func report() {
         var pairs: [(String, JSONValue)] = [("audit_next_index", .integer(.unsigned(audit?.nextIndex ?? 0)))]
         if let e = auditError ?? audit?.failed?.description { pairs.append(("audit_error", .string(e))) }
+        if !shadowWouldDeny.isEmpty {
+            pairs.append(("shadow_would_deny", .object(shadowWouldDeny.sorted { $0.key < $1.key }.map { ($0.key, .integer(.unsigned($0.value))) })))
+        }
         if !degraded.isEmpty {
             pairs.append(("sandbox_degraded", .array(degraded.sorted { $0.key < $1.key }.map { .string("\($0.key): \($0.value)") })))
         }
@@ -202,7 +216,9 @@ final class BrokerServer {
             item.token = "DENY_PROVER_TIMEOUT"; item.reason = "decision arrived after the prover deadline"; item.stage = "broker"
             item.constraints = nil
         }
-        if d.token == "ALLOW" || d.token == "CONSTRAIN" { applyOwnRules(&item) }
+        applyShadow(&item, d)
+        if item.token == "ALLOW" || item.token == "CONSTRAIN" { applyOwnRules(&item) }
+        applyApproval(&item)
         batch.append(item)
     }
 
@@ -325,7 +341,7 @@ final class BrokerServer {
                 let commitment = try sealed.seal(subject: subject, reference: "request:\(item.context.requestID)",
                                                  fields: AuditRecords.personalData(item.context))
                 decisions.append(AuditRecords.decision(item.context, token: item.token, reason: item.reason, stage: item.stage,
-                                                       violated: item.violated, constraints: item.constraints,
+                                                       violated: item.violated, constraints: item.constraints, shadow: item.shadow,
                                                        sealed: (try sealed.pseudonym(subject), commitment)))
             }
             // Sealed data is written before the chain entry that commits to it (one write per subject and
@@ -356,7 +372,7 @@ final class BrokerServer {
         for (item, plan) in zip(items, plans) {
             let id = item.context.requestID
             guard item.token == "ALLOW" || item.token == "CONSTRAIN" else {
-                reply(id, item.token, Array("SIGNAL: \(item.token)\n".utf8))
+                reply(id, item.token, Array("SIGNAL: \(item.token)\n\(item.replyDetail.map { $0 + "\n" } ?? "")".utf8))
                 continue
             }
             var body = "SIGNAL: \(item.token)\n"
@@ -370,6 +386,7 @@ final class BrokerServer {
         armRunQueue()
         // Outcomes of actions done at once (file writes, refusals) are recorded before their replies go out.
         recordFinished()
+        if shadowDirty { shadowDirty = false; report() }
         if audit.nextIndex >= lastCheckpoint + checkpointEvery { checkpoint() }
     }
 

@@ -33,6 +33,15 @@ control.onConfigure = { policy, settings in broker.configure(policy: policy, set
 control.onLink = { peer, fd in broker.link(peer, fd) }
 // The supervisor's own audit records (an operator's counter reset).
 control.onRequest = { type, r, _ in
+    // An operator's `jinnguard approve|reject` (BrokerHolds.swift), answered with holdDecided.
+    if type == .holdDecision {
+        guard let tag = r.u64(), let id = r.string(), let approve = r.bool(), let uid = r.u32(), let pid = r.i64(), r.atEnd else { return false }
+        let (ok, message) = broker.decideHold(id: id, approve: approve, uid: uid, pid: pid)
+        var w = LinkWriter(type: ControlReport.holdDecided.rawValue)
+        w.u64(tag); w.bool(ok); w.string(message)
+        control.send(w)
+        return true
+    }
     guard type == .auditEvent, let kind = r.string(), let agent = r.string(), let text = r.string(), r.atEnd,
           case let .object(details)? = try? JSONParser.parse(text) else { return false }
     broker.events.append(AuditRecords.agentEvent(kind, agent: agent, source: "jinnguard", details: details))

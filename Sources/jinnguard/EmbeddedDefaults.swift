@@ -14,6 +14,9 @@ enum EmbeddedDefaults {
     max_concurrent_tool_runs: 16
     # Per agent, optional: tool_limits: {timeout_seconds: 10, cpu_seconds: 10, memory_mb: 512,
     #   max_processes: 64, output_bytes: 1048576, file_size_mb: 16, max_concurrent_runs: 4}
+    # Per agent, optional: mode: enforce | shadow (shadow: policy denials are audited as would-be and the action
+    #   proceeds; hard rules, sandbox and kernel never relax), and require_approval: {intents: [...],
+    #   risk_at_least: 70, hold_seconds: 300} (DENY_HOLD_PENDING_REVIEW until `jinnguard approve ID`; docs/mcp.md).
     agent_nodes:
       - id: claims_agent
         privilege_tier: 1

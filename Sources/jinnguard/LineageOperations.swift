@@ -138,6 +138,10 @@ extension Supervisor {
         guard c.input.count >= Frame.headerSize + len else { return }
         loop.setEvents(fd, 0)
         let body = Array(c.input[Frame.headerSize..<Frame.headerSize + len])
+        if let v = try? JSONParser.parse(body), let cmd = v["command"]?.stringValue, cmd == "approve" || cmd == "reject" {
+            holdRequest(fd, peer, v, approve: cmd == "approve")   // HoldOperations.swift
+            return
+        }
         if let v = try? JSONParser.parse(body), v["command"]?.stringValue == "keys" { keysRequest(fd, v, peer); return }
         guard let v = try? JSONParser.parse(body), v["command"]?.stringValue == "reset-counter",
               let agent = v["agent"]?.stringValue else {

@@ -76,6 +76,21 @@ final class MetricsServer {
         }
     }
 
+    /// jg-broker's shadow-mode counts: decisions that would have been denied, per token (AgentMode.swift).
+    func update(brokerStatus v: JSONValue) {
+        guard case let .object(d)? = v["shadow_would_deny"] else { return }
+        for (token, value) in d {
+            guard case let .integer(i) = value, let n = i.uint64 else { continue }
+            let key = "shadow:" + token
+            let prev = last[key] ?? 0
+            let delta = n >= prev ? n - prev : n
+            last[key] = n
+            if delta > 0 {
+                Metrics.Counter(label: "jinnguard_shadow_would_deny_total", dimensions: [("reason", token)]).increment(by: Int64(delta))
+            }
+        }
+    }
+
     func accept() {
         while true {
             let fd = jg_sys_accept_nonblocking(listener.raw)

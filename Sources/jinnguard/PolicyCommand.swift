@@ -3,7 +3,7 @@ import JGPolicy
 import JGProverCore
 
 struct PolicyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Policy tools.", subcommands: [Check.self, Diff.self])
+    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Policy tools.", subcommands: [Check.self, Diff.self, PolicyReplayCommand.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(

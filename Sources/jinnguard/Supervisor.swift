@@ -290,6 +290,7 @@ final class Supervisor {
             }
             child.status = v
             writeStatus()
+            if c == .broker { metrics?.update(brokerStatus: v) }
             if c == .gate {
                 if v["lineage_compact_wanted"] == .bool(true) { startCompaction() }
                 metrics?.update(gateStatus: v)
@@ -340,7 +341,12 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad observePeer")
             }
             child.control?.send(w)
-        case nil, .lineageCompacted?, .counterReset?:
+        case .holdDecided where c == .broker:
+            guard let tag = r.u64(), let ok = r.bool(), let msg = r.string(), r.atEnd else {
+                throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad holdDecided")
+            }
+            holdDecided(tag: tag, ok: ok, message: msg)
+        case nil, .lineageCompacted?, .counterReset?, .holdDecided?:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }
     }

@@ -10,7 +10,7 @@ struct JinnGuard: ParsableCommand {
         abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
         discussion: EnvironmentHelp.overview,
         subcommands: [Run.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self,
-                      KeyCommand.self, ValidateCommand.self],
+                      KeyCommand.self, ValidateCommand.self, MCPCommand.self, ApproveCommand.self, RejectCommand.self],
         defaultSubcommand: Run.self)
 }
 

@@ -239,6 +239,8 @@ public final class ControlChannel {
             return onRequest(.auditEvent, &r, nil)
         case .lineageCompact?:
             return onRequest(.lineageCompact, &r, fds.isEmpty ? nil : fds.removeFirst())
+        case .holdDecision?:
+            return onRequest(.holdDecision, &r, nil)
         case .serve?:
             return onRequest(.serve, &r, nil)
         case .statsNow?:

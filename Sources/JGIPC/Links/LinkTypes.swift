@@ -25,6 +25,9 @@ public enum ControlRequest: UInt8, Sendable {
     case lineageCompact = 6
     /// → jg-broker: kind (string), agent id (string), details (JSON object text): an audit record of the supervisor's
     case auditEvent = 7
+    /// → jg-broker: tag (u64), hold id (string), approve (bool), operator uid (u32), operator pid (i64): an operator's
+    /// `jinnguard approve|reject`; answered by `holdDecided`
+    case holdDecision = 50
     /// → jg-gate, no fields: every component is configured and linked; start accepting agent connections
     /// (until then they wait in the listen backlog, so a first request is never DENY_COMPONENT_UNAVAILABLE)
     case serve = 40
@@ -53,6 +56,8 @@ public enum ControlReport: UInt8, Sendable {
     case lineageCompacted = 7
     /// jg-gate: tag (u64), agent id (string), ok (bool), previous counter (u64), message (string)
     case counterReset = 8
+    /// jg-broker: tag (u64), ok (bool), message (string): the answer to `holdDecision`
+    case holdDecided = 50
 }
 
 /// jg-gate → jg-prover
