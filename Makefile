@@ -43,3 +43,27 @@ bench: deps
 
 clean:
 	rm -rf .build jinnguard-state
+
+# Installed layout (docs/deployment.md): binaries and BPF objects in $(LIBDIR), units, sysusers.d and
+# tmpfiles.d snippets, a default policy in /etc/jinnguard (kept when present). DESTDIR for staging.
+PREFIX ?= /usr
+LIBDIR ?= $(PREFIX)/lib/jinnguard
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BIN ?= $(BIN)
+COMPONENTS := jinnguard jg-gate jg-prover jg-kernel jg-broker
+
+.PHONY: install install-files deb
+install: build install-files
+
+install-files:
+	install -d $(DESTDIR)$(LIBDIR)/bpf $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/share/doc/jinnguard
+	install -d -m 0700 $(DESTDIR)/etc/jinnguard
+	for c in $(COMPONENTS); do install -m 0755 $(INSTALL_BIN)/$$c $(DESTDIR)$(LIBDIR)/$$c || exit 1; done
+	install -m 0644 $(INSTALL_BIN)/bpf/*.bpf.o $(DESTDIR)$(LIBDIR)/bpf/
+	ln -sf $(LIBDIR)/jinnguard $(DESTDIR)$(PREFIX)/bin/jinnguard
+	for u in deploy/units/*; do sed 's|/usr/lib/jinnguard|$(LIBDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done
+	install -m 0644 deploy/sysusers.d/jinnguard.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/jinnguard.conf
+	install -m 0644 deploy/tmpfiles.d/jinnguard.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/jinnguard.conf
+	install -m 0644 docs/deployment.md $(DESTDIR)$(PREFIX)/share/doc/jinnguard/deployment.md
+	[ -e $(DESTDIR)/etc/jinnguard/policy.yaml ] || install -m 0600 deploy/policy.yaml $(DESTDIR)/etc/jinnguard/policy.yaml

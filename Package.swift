@@ -35,7 +35,7 @@ let package = Package(
         shim("CCurl", ["curl"]),
 
         // Libraries: everything that is not a process.
-        .target(name: "JGIPC", dependencies: ["CJGSys"]),
+        .target(name: "JGIPC", dependencies: ["CJGSys", .product(name: "Logging", package: "swift-log")]),
         .target(name: "JGJSON"),
         .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
         // The policy model and its canonical JSON form: all the components need. YAML (Yams, which needs

@@ -9,10 +9,12 @@ Log.name = "jg-gate"
 signal(SIGPIPE, SIG_IGN)
 
 let identity: ComponentIdentity
-switch ComponentIdentity.fromCommandLine() {
+switch SystemdComponent.identity(.gate) {
 case .success(let i): identity = i
 case .failure(let e): Log.error("\(e)"); exit(2)
 }
+// Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
+do { try SystemdComponent.attachIfStarted(.gate) } catch { Log.error("\(error)"); exit(2) }
 
 let loop = EventLoop()
 let control: ControlChannel

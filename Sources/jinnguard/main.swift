@@ -8,7 +8,7 @@ struct JinnGuard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jinnguard",
         abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
-        subcommands: [Run.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self],
+        subcommands: [Run.self, Rendezvous.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -31,6 +31,9 @@ struct Run: ParsableCommand {
     var maxConnectionsPerUid: Int?
     @Option(help: "Agent connections the gate keeps in all (also JINNGUARD_MAX_CONNECTIONS; default 16384).")
     var maxConnections: Int?
+    // Set by `jinnguard rendezvous` (Rendezvous.swift), not by operators.
+    @Option(help: .hidden) var rendezvous: String?
+    @Option(help: .hidden) var generatedSecretFile: String?
 
     func run() throws {
         Log.name = "jinnguard"
@@ -67,12 +70,13 @@ struct Run: ParsableCommand {
                 auditLog: absolute(auditLog ?? state + "/audit.jsonl"),
                 policyFile: policyPath!, stateDir: state, metricsPort: metricsPort,
                 keys: KeyLoader(secretFile: explicitSecret.map(absolute),
-                                defaultSecretFile: state + "/secret", previousFile: previousSecretFile.map(absolute),
+                                defaultSecretFile: generatedSecretFile ?? state + "/secret", previousFile: previousSecretFile.map(absolute),
                                 previousValidUntil: previousSecretValidUntil, agentDir: agentSecretDir.map(absolute)))
             var supSettings = settings
             if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
                 do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
             }
+            supSettings.rendezvous = rendezvous
             let sup = Supervisor(settings: supSettings)
             try sup.prepare()
             Log.info("socket \(settings.socketPath), audit log \(settings.auditLog), policy \(settings.policyFile), lineage \(settings.lineageFile)")

@@ -180,6 +180,7 @@ public final class ControlChannel {
         self.loop = loop
         guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else { throw SystemError("fcntl(FD_CLOEXEC)") }
         loop.register(fd, events: Int16(POLLIN)) { [weak self] _ in self?.readable() }
+        SystemdNotify.startWatchdog(loop)
     }
 
     private func readable() {
@@ -208,6 +209,9 @@ public final class ControlChannel {
         case .configure:
             guard let policy = r.string(), let settings = r.string(), r.atEnd else { return false }
             let (ok, msg) = onConfigure(policy, settings)
+            // Under systemd (Type=notify) ready means linked and configured: the links sent before the
+            // configuration came first on this channel.
+            if ok { SystemdNotify.ready(status: "configured: \(msg)") }
             var w = LinkWriter(type: ControlReport.configured.rawValue)
             w.bool(ok); w.string(msg)
             send(w)
@@ -226,6 +230,8 @@ public final class ControlChannel {
             return true
         case .peerObservation:
             return onPeerObservation(&r)
+        case .handoff?, .handoffDone?:
+            return false
         case .resetCounter?:
             return onRequest(.resetCounter, &r, nil)
         case .auditEvent?:

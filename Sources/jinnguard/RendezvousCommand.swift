@@ -1,0 +1,31 @@
+import ArgumentParser
+import JGIPC
+
+/// `jinnguard rendezvous`: what jinnguard.service runs (deploy/units/). `jinnguard run` without spawning:
+/// the components are systemd units that connect to it (Rendezvous.swift). Defaults are the installed
+/// layout (docs/deployment.md).
+struct Rendezvous: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Link and configure the components started as systemd units (jinnguard.service).")
+
+    @Option(help: "State directory.") var stateDir = InstalledLayout.stateDir
+    @Option(help: "Policy YAML.") var policyFile = InstalledLayout.policyFile
+    @Option(help: "Shared HMAC key file, created with a fresh random key (0600) when missing.") var secretFile = InstalledLayout.secretFile
+    @Option(help: "The agent socket (systemd's, jinnguard.socket): named here for status and for the tools' view.")
+    var socketPath = InstalledLayout.socketPath
+    @Option(help: "Where the component units connect.") var linkSocket = SystemdComponent.rendezvousPath
+
+    func run() throws {
+        var r = try Run.parse(["--state-dir", stateDir, "--policy-file", policyFile, "--socket-path", socketPath,
+                               "--generated-secret-file", secretFile, "--rendezvous", linkSocket])
+        try r.run()
+    }
+}
+
+/// Where `make install` / the Debian package put things.
+enum InstalledLayout {
+    static let stateDir = "/var/lib/jinnguard"
+    static let policyFile = "/etc/jinnguard/policy.yaml"
+    static let secretFile = "/etc/jinnguard/secret"
+    static let socketPath = "/run/jinnguard/jinnguard.sock"
+}
