@@ -9,7 +9,7 @@ struct Audit: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.")
-        @Argument(help: "The audit log.") var path: String
+        @Argument(help: "The audit log (default: ./jinnguard-state/audit.jsonl, else the installed /var/lib/jinnguard/audit.jsonl).") var path = InstalledLayout.defaultStateDir() + "/audit.jsonl"
         @Option(help: "The broker's exported checkpoint key (audit-signing.pub, hex): every checkpoint in <log>.manifests must verify under it, and the log must reach the highest attested index.")
         var pubkey: String?
 
@@ -41,7 +41,7 @@ struct Audit: ParsableCommand {
             abstract: "Print one audit record, indented; for a DENY_VIOLATION also the violated invariants and the explanation.",
             discussion: "Exit codes: 0 shown, 1 no record with that index (or the log cannot be read).")
         @Argument(help: "The record's index (the `index` field, from 0).") var index: UInt64
-        @Option(help: "The audit log.") var auditLog = "jinnguard-state/audit.jsonl"
+        @Option(help: "The audit log.") var auditLog = InstalledLayout.defaultStateDir() + "/audit.jsonl"
 
         func run() throws {
             guard let f = fopen(auditLog, "r") else {
@@ -107,7 +107,7 @@ extension Audit {
             abstract: "Erase one subject's personal data (crypto-shredding); the chain still verifies.",
             discussion: "Subjects are named as in the sealed store, e.g. uid:1000. Exit 0 erased, 1 nothing held for that subject.")
         @Option(help: "The subject, e.g. uid:1000.") var subject: String
-        @Option(help: "The audit log.") var auditLog = "jinnguard-state/audit.jsonl"
+        @Option(help: "The audit log.") var auditLog = InstalledLayout.defaultStateDir() + "/audit.jsonl"
 
         func run() throws {
             if SealedStore.erase(auditLogPath: auditLog, subject: subject) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import JGIPC
 
 /// `jinnguard rendezvous`: what jinnguard.service runs (deploy/units/). `jinnguard run` without spawning:
@@ -28,4 +29,10 @@ enum InstalledLayout {
     static let policyFile = "/etc/jinnguard/policy.yaml"
     static let secretFile = "/etc/jinnguard/secret"
     static let socketPath = "/run/jinnguard/jinnguard.sock"
+
+    /// What the operator commands (status, audit, agent) look at when given nothing: the embedded
+    /// daemon's ./jinnguard-state when there is one (`make run`), else the installed state directory.
+    static func defaultStateDir() -> String {
+        access("jinnguard-state", F_OK) != 0 && access(stateDir, F_OK) == 0 ? stateDir : "jinnguard-state"
+    }
 }

@@ -61,7 +61,7 @@ sp_start() {
     sleep 0.1
   done
   date +%s.%N > "$st/t1"
-  echo "manager $name leader=$L state=$s ready_in=$(echo "$(cat $st/t1) - $(cat $st/t0)" | bc)s"
+  echo "manager $name leader=$L state=$s ready_in=$(awk "BEGIN{print $(cat $st/t1) - $(cat $st/t0)}")s"
 }
 
 sp_exec() { local name=$1; shift; nsenter -t "$(cat $SP_BASE/run/$name/leader)" -a "$@"; }
