@@ -52,7 +52,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL_BIN ?= $(BIN)
 COMPONENTS := jinnguard jg-gate jg-prover jg-kernel jg-broker
 
-.PHONY: install install-files deb
+.PHONY: install install-files deb deb-package
 install: build install-files
 
 install-files:
@@ -67,3 +67,22 @@ install-files:
 	install -m 0644 deploy/tmpfiles.d/jinnguard.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/jinnguard.conf
 	install -m 0644 docs/deployment.md $(DESTDIR)$(PREFIX)/share/doc/jinnguard/deployment.md
 	[ -e $(DESTDIR)/etc/jinnguard/policy.yaml ] || install -m 0600 deploy/policy.yaml $(DESTDIR)/etc/jinnguard/policy.yaml
+
+# Debian package (dpkg-deb) from a release build with the Swift runtime linked in; `deb-package`
+# packages whatever DEB_BIN holds (the systemd tests package the debug build).
+DEB_BIN ?= .build/release
+DEB_OUT ?= .
+DEB_VERSION ?= 0.1.0
+deb: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	$(MAKE) -C bpf OUT=$(CURDIR)/.build/release/bpf
+	$(MAKE) deb-package DEB_BIN=.build/release
+
+deb-package:
+	rm -rf $(DEB_OUT)/deb-root && mkdir -p $(DEB_OUT)/deb-root/DEBIAN
+	$(MAKE) install-files DESTDIR=$(abspath $(DEB_OUT))/deb-root PREFIX=/usr INSTALL_BIN=$(DEB_BIN)
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" deploy/debian/control.in > $(DEB_OUT)/deb-root/DEBIAN/control
+	install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm $(DEB_OUT)/deb-root/DEBIAN/
+	echo /etc/jinnguard/policy.yaml > $(DEB_OUT)/deb-root/DEBIAN/conffiles
+	dpkg-deb --root-owner-group --build $(DEB_OUT)/deb-root $(DEB_OUT)/jinnguard_$(DEB_VERSION)_$$(dpkg --print-architecture).deb
+	rm -rf $(DEB_OUT)/deb-root

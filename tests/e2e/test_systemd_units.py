@@ -286,7 +286,7 @@ def test_units_verify(tmp_path):
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 @pytest.mark.parametrize("unit,threshold", [("jg-gate.service", 2.0), ("jg-prover.service", 2.0),
                                             ("jg-kernel.service", 2.0), ("jg-broker.service", 4.5),
-                                            ("jinnguard.service", 7.0)])
+                                            ("jinnguard.service", 6.0)])
 def test_units_security_exposure(tmp_path, unit, threshold):
     d = staged_units(tmp_path)
     # systemd's --threshold counts tenths of the exposure level (2.0 -> 20).

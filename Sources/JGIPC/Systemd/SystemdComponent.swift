@@ -20,6 +20,7 @@ public enum SystemdComponent {
     /// The identity this component runs as: `--run-as=` under `jinnguard run`; under systemd what the unit
     /// started it as, which must be the component's own named user — anything else refuses to start.
     public static func identity(_ c: Component) -> Result<ComponentIdentity, SystemError> {
+        LinkPermits.local = .component(c)
         guard active else { return ComponentIdentity.fromCommandLine() }
         guard let pw = getpwnam(c.rawValue) else { return .failure(SystemError("no user \(c.rawValue)", errno: ENOENT)) }
         let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
