@@ -19,6 +19,10 @@ case .failure(let e): Log.error("\(e)"); exit(2)
 }
 // Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
 do { try SystemdComponent.attachIfStarted(.broker) } catch { Log.error("\(error)"); exit(2) }
+// Under systemd the tool runs' cgroups live in the broker's own delegated subtree.
+if SystemdComponent.active {
+    do { try DelegatedCgroup.enter() } catch { Log.warn("tool runs get no cgroup of their own: \(error)") }
+}
 do {
     try Capabilities.become(identity, keeping: [0, 5, 6, 7])
     try Privileges.notDumpable()

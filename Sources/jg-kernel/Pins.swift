@@ -29,10 +29,7 @@ struct KernelPaths {
 
     /// <cgroup2>/jinnguard, which the supervisor creates for us (jg-kernel keeps no CAP_DAC_OVERRIDE).
     static func cgroupBase() -> String? {
-        for p in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(p + "/cgroup.controllers", F_OK) == 0 {
-            return p + "/jinnguard"
-        }
-        return nil
+        CgroupLayout.unifiedMount().map { $0 + "/jinnguard" }
     }
 
     static func fsType(_ path: String) -> UInt? {

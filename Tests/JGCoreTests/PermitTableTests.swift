@@ -57,3 +57,28 @@ import Testing
         #expect(JournalLogHandler.line(label: "jg-gate", level: .info, message: "x", journal: false) == "jg-gate: info: x\n")
     }
 }
+
+@Suite struct CgroupLayoutTests {
+    static let hybrid = """
+    35 24 0:30 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+    36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+    37 35 0:32 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+    """
+    static let unified = """
+    30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+    """
+
+    @Test func findsTheUnifiedHierarchyWhereverItIsMounted() {
+        #expect(CgroupLayout.unifiedMount(mountinfo: Self.hybrid) == "/sys/fs/cgroup/unified")
+        #expect(CgroupLayout.unifiedMount(mountinfo: Self.unified) == "/sys/fs/cgroup")
+        #expect(CgroupLayout.unifiedMount(mountinfo: "30 24 0:26 / /sys/fs/cgroup/sys\\040d rw - cgroup2 cgroup2 rw\n") == "/sys/fs/cgroup/sys d")
+        #expect(CgroupLayout.unifiedMount(mountinfo: "37 35 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw\n") == nil)
+    }
+
+    @Test func ownCgroupFromProcSelfCgroup() {
+        #expect(CgroupLayout.ownCgroup(procCgroup: "0::/system.slice/jg-broker.service\n", mount: "/sys/fs/cgroup") == "/sys/fs/cgroup/system.slice/jg-broker.service")
+        #expect(CgroupLayout.ownCgroup(procCgroup: "1:name=systemd:/x\n0::/\n", mount: "/sys/fs/cgroup/unified") == "/sys/fs/cgroup/unified")
+        #expect(CgroupLayout.ownCgroup(procCgroup: "0::/a/../b\n", mount: "/m") == nil)
+        #expect(CgroupLayout.ownCgroup(procCgroup: "1:name=systemd:/x\n", mount: "/m") == nil)
+    }
+}

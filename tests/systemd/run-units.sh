@@ -11,7 +11,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 action=$1 name=$2; shift 2
 case $action in
   start)
-    SP_CGROUP=unified sp_start "$name" host --bind=/sys/fs/bpf --capability=CAP_BPF,CAP_PERFMON \
+    # Loop devices: the rendezvous loop-mounts each agent's workspace image (cgroup v2 nspawn keeps no
+    # device policy of its own here, so the nodes are all it needs).
+    loops=(); for d in /dev/loop-control /dev/loop[0-9]*; do [ -e "$d" ] && loops+=("--bind=$d"); done
+    SP_CGROUP=unified sp_start "$name" host "${loops[@]}" --bind=/sys/fs/bpf --capability=CAP_BPF,CAP_PERFMON \
       --system-call-filter='bpf perf_event_open' >&2 || exit 1
     sp_leader "$name" ;;
   install)
