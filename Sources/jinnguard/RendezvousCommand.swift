@@ -15,10 +15,17 @@ struct Rendezvous: ParsableCommand {
     @Option(help: "The agent socket (systemd's, jinnguard.socket): named here for status and for the tools' view.")
     var socketPath = InstalledLayout.socketPath
     @Option(help: "Where the component units connect.") var linkSocket = SystemdComponent.rendezvousPath
+    @Option(help: "Previous HMAC key file, accepted until --previous-secret-valid-until (key rotation).") var previousSecretFile: String?
+    @Option(help: "Unix seconds until which the previous key is accepted.") var previousSecretValidUntil: UInt64?
+    @Option(help: "Directory of per-agent key files named after agent ids.") var agentSecretDir: String?
 
     func run() throws {
-        var r = try Run.parse(["--state-dir", stateDir, "--policy-file", policyFile, "--socket-path", socketPath,
-                               "--generated-secret-file", secretFile, "--rendezvous", linkSocket])
+        var args = ["--state-dir", stateDir, "--policy-file", policyFile, "--socket-path", socketPath,
+                    "--generated-secret-file", secretFile, "--rendezvous", linkSocket]
+        if let f = previousSecretFile { args += ["--previous-secret-file", f] }
+        if let u = previousSecretValidUntil { args += ["--previous-secret-valid-until", String(u)] }
+        if let d = agentSecretDir { args += ["--agent-secret-dir", d] }
+        let r = try Run.parse(args)
         try r.run()
     }
 }
