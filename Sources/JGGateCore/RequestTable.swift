@@ -58,16 +58,23 @@ public struct AuditRecord: Sendable {
     }
 }
 
+/// An immutable value held by reference: a request's context moves between states, and is looked up on
+/// every link message, without its dozen strings being retained and released each time.
+public final class Held<Value: Sendable>: Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+}
+
 /// Where one request is. Exactly one of these per request id, and nothing about a request lives outside it.
 public enum RequestState: Sendable {
     /// With the prover, which must say it handed the request on by `proverDeadline`. The (compact)
     /// context is kept so that a failed hand-off is still audited.
-    case proving(DecisionContext, proverDeadline: Double)
+    case proving(Held<DecisionContext>, proverDeadline: Double)
     /// With the broker: its reply answers the client (and, for an execution, carries the result).
-    case deciding(DecisionContext)
+    case deciding(Held<DecisionContext>)
     /// A denial the gate made, its record with the broker (`sent`) or waiting for a broker that is ready;
     /// the broker's reply confirms it durable. Never dropped before that.
-    case auditing(AuditRecord, sent: Bool)
+    case auditing(Held<AuditRecord>, sent: Bool)
 }
 
 public struct Request: Sendable {
@@ -158,13 +165,13 @@ public struct RequestTable<Client> {
 
     /// A request handed to the prover for `client`.
     public mutating func forwarded(_ id: UInt64, client: ConnectionID, context: DecisionContext, proverDeadline: Double, replyDeadline: Double) {
-        insert(id, Request(client: client, replyDeadline: replyDeadline, state: .proving(AuditRecord.compact(context), proverDeadline: proverDeadline)))
+        insert(id, Request(client: client, replyDeadline: replyDeadline, state: .proving(Held(AuditRecord.compact(context)), proverDeadline: proverDeadline)))
     }
 
     /// A denial the gate made. With a client, the client waits for the broker's confirmation (until
     /// `replyDeadline`); without, it was answered already and only the record waits.
     public mutating func denied(_ id: UInt64, client: ConnectionID?, record: AuditRecord, replyDeadline: Double) {
-        insert(id, Request(client: client, replyDeadline: replyDeadline, state: .auditing(record, sent: false)))
+        insert(id, Request(client: client, replyDeadline: replyDeadline, state: .auditing(Held(record), sent: false)))
     }
 
     private mutating func insert(_ id: UInt64, _ r: Request) {
@@ -174,12 +181,12 @@ public struct RequestTable<Client> {
             if let prev = waiting[c], prev != id { requests[prev]?.client = nil }
             waiting[c] = id
         }
-        if case let .auditing(rec, _) = r.state { recordCount += 1; recordBytes += rec.footprint }
+        if case let .auditing(rec, _) = r.state { recordCount += 1; recordBytes += rec.value.footprint }
     }
 
     private mutating func forget(_ id: UInt64, _ r: Request) {
         if let c = r.client, waiting[c] == id { waiting[c] = nil }
-        if case let .auditing(rec, _) = r.state { recordCount -= 1; recordBytes -= rec.footprint }
+        if case let .auditing(rec, _) = r.state { recordCount -= 1; recordBytes -= rec.value.footprint }
     }
 
     @discardableResult
@@ -199,7 +206,7 @@ public struct RequestTable<Client> {
 
     /// The prover handed the request to the broker: its clock stops, the broker's runs.
     public mutating func proverHandedOn(_ id: UInt64) {
-        guard let r = requests[id], case let .proving(ctx, _) = r.state else { return }
+        guard case let .proving(ctx, _)? = requests[id]?.state else { return }
         requests[id]?.state = .deciding(ctx)
     }
 
@@ -211,12 +218,12 @@ public struct RequestTable<Client> {
             if token == "ALLOW" || token == "CONSTRAIN" { return .allowForDenial }
             if token == Token.auditUnavailable.rawValue {
                 requests[id]?.state = .auditing(rec, sent: false)
-                return .recordNotDurable(detach(id), rec.token)
+                return .recordNotDurable(detach(id), rec.value.token)
             }
             return .deliver(remove(id)?.client)
         case let .proving(ctx, _), let .deciding(ctx):
             remove(id)
-            if token == Token.auditUnavailable.rawValue { return .decisionNotRecorded(r.client, ctx) }
+            if token == Token.auditUnavailable.rawValue { return .decisionNotRecorded(r.client, ctx.value) }
             return .deliver(r.client)
         }
     }
@@ -229,9 +236,9 @@ public struct RequestTable<Client> {
         switch r.state {
         case let .proving(ctx, _), let .deciding(ctx):
             remove(id)
-            return (r.client, ctx, nil)
+            return (r.client, ctx.value, nil)
         case let .auditing(rec, _):
-            return (detach(id), nil, rec.token)
+            return (detach(id), nil, rec.value.token)
         }
     }
 
@@ -241,13 +248,13 @@ public struct RequestTable<Client> {
     /// Records not (or no longer) with a ready broker, oldest first.
     public var unsentRecords: [(UInt64, AuditRecord)] {
         requests.compactMap { id, r -> (UInt64, AuditRecord)? in
-            if case let .auditing(rec, false) = r.state { return (id, rec) }
+            if case let .auditing(rec, false) = r.state { return (id, rec.value) }
             return nil
         }.sorted { $0.0 < $1.0 }
     }
 
     public mutating func markSent(_ id: UInt64) {
-        guard let r = requests[id], case let .auditing(rec, _) = r.state else { return }
+        guard case let .auditing(rec, _)? = requests[id]?.state else { return }
         requests[id]?.state = .auditing(rec, sent: true)
     }
 

@@ -79,6 +79,7 @@ final class GateServer {
         // their writes, `reply` before answering an agent, and every iteration ends with it.
         lineage.deferWrites = true
         loop.onIteration = { [unowned self] in
+            self.releaseForwards()
             self.lineage.flush()
             if self.lineage.wantsCompaction && !self.compactionAnnounced { self.compactionAnnounced = true; self.statsDirty = true }
             if !self.lineage.wantsCompaction { self.compactionAnnounced = false }
@@ -413,14 +414,7 @@ final class GateServer {
             let id = newID()
             var ctx = ctx
             ctx.requestID = id
-            // The accepted counter must be in the journal before the request goes on: if it cannot be
-            // written, a restart could reopen the counter, so the request is denied (and audited).
-            guard lineage.flush() else {
-                queueDenial(c, cid, AuditRecord(token: .auditUnavailable,
-                                                reason: "lineage journal write failed: errno \(lineage.writeError ?? 0)", context: ctx))
-                return
-            }
-            guard let prover, broker != nil, brokerReady else {
+            guard prover != nil, broker != nil, brokerReady else {
                 let why = prover == nil ? "jg-prover is not linked" : broker == nil ? "jg-broker is not linked" : "jg-broker is not ready"
                 queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: why, context: ctx))
                 return
@@ -431,15 +425,45 @@ final class GateServer {
             ctx.replyDeadline = t + ReplyDeadline.seconds(for: ctx, limits: decider.policy.agent(ctx.agentID)?.toolLimits)
             var w = LinkWriter(type: GateToProver.check.rawValue)
             ctx.encode(into: &w)
-            if prover.send(w) {
-                c.state = .waiting(id)
-                // The broker answers by replyDeadline; the gate's own answer comes only after it.
-                table.forwarded(id, client: cid, context: ctx, proverDeadline: ctx.proverDeadline + 0.05, replyDeadline: ctx.replyDeadline + 0.25)
-                loop.setEvents(cid.fd, 0)
-            } else {
-                queueDenial(c, cid, AuditRecord(token: .componentUnavailable, reason: "jg-prover link failed", context: ctx))
-            }
+            c.state = .waiting(id)
+            // The broker answers by replyDeadline; the gate's own answer comes only after it.
+            table.forwarded(id, client: cid, context: ctx, proverDeadline: ctx.proverDeadline + 0.05, replyDeadline: ctx.replyDeadline + 0.25)
+            loop.setEvents(cid.fd, 0)
+            pendingForwards.append((id, w))
+            if pendingForwards.count >= Self.forwardSlice { releaseForwards() }
         }
+    }
+
+    /// Forwards decided but not yet sent: their accepted counters go to the journal in one write, and only
+    /// then do they go on. Released every `forwardSlice` requests (so the prover starts on the first while
+    /// the gate reads the rest) and at the end of every loop iteration.
+    var pendingForwards: [(UInt64, LinkWriter)] = []
+    /// strace, 64 clients, 20,000 requests: 18,758 journal writes with one per request.
+    static let forwardSlice = 4
+
+    func releaseForwards() {
+        guard !pendingForwards.isEmpty else { return }
+        let batch = pendingForwards
+        pendingForwards.removeAll(keepingCapacity: true)
+        // The accepted counters must be in the journal before the requests go on: if they cannot be
+        // written, a restart could reopen them, so the requests are denied (and audited).
+        guard lineage.flush() else {
+            let reason = "lineage journal write failed: errno \(lineage.writeError ?? 0)"
+            for (id, _) in batch { denyUnsent(id, .auditUnavailable, reason) }
+            return
+        }
+        for (id, w) in batch where !(prover?.send(w) ?? false) {
+            denyUnsent(id, .componentUnavailable, "jg-prover link failed")
+        }
+    }
+
+    /// A forward that never left the gate: denied by the gate itself, its client (if still there) waiting
+    /// for the record to be confirmed as for any other denial of the gate.
+    func denyUnsent(_ id: UInt64, _ token: Token, _ reason: String) {
+        let (client, ctx, _) = table.end(id)
+        guard let ctx else { return }
+        let record = AuditRecord(token: token, reason: reason, context: ctx)
+        if let cid = client, let c = table.client(cid) { queueDenial(c, cid, record) } else { hold(record) }
     }
 
     /// A denial the gate made: the broker records it and then sends the reply; without a ready broker the

@@ -76,12 +76,19 @@ public final class LinkEndpoint {
         // Under load an iteration can queue hundreds of messages; handing them on in slices lets the next
         // component start on the first ones while this one works through the rest (two cores, three stages).
         if conn.pendingOutputCount >= Self.earlyFlushBytes { return writeQueued() }
-        loop.flushAtEndOfIteration(self) { [weak self] in
-            guard let self, self.isOpen else { return }
-            _ = self.writeQueued()
+        // Registered once per iteration, not per message: a closure and a dictionary entry each time cost
+        // about as much as the message's encoding.
+        if !flushScheduled {
+            flushScheduled = true
+            loop.flushAtEndOfIteration(self) { [weak self] in
+                guard let self else { return }
+                self.flushScheduled = false
+                if self.isOpen && self.conn.hasPendingOutput { _ = self.writeQueued() }
+            }
         }
         return true
     }
+    private var flushScheduled = false
 
     /// Writes what is queued (as much as the socket takes; the rest waits for POLLOUT). False, with the link
     /// closed, when the write failed.
