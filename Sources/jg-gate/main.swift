@@ -35,6 +35,7 @@ if descriptors < admissionLimits.descriptorsNeeded {
     Log.warn("RLIMIT_NOFILE is \(descriptors): at most \(admissionLimits.total) agent connections")
 }
 
+let drainSignals = GateDrain.prepare()
 do {
     try Sandbox.enterGate(identity)
 } catch {
@@ -44,6 +45,7 @@ do {
 
 let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
 gate.admission = Admission(limits: admissionLimits)
+GateDrain.arm(drainSignals, gate: gate, loop: loop)
 control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
 control.onPeerObservation = { r in gate.peerObserved(&r) }
