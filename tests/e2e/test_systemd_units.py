@@ -151,7 +151,7 @@ def box():
             f.write(POLICY)
         c.run("install", f.name)
         os.unlink(f.name)
-        c.ctl("start", "jinnguard.target")
+        c.ctl("start", "--no-block", "jinnguard.target")
         c.wait_active(["jinnguard.service", "jinnguard.socket", *COMPONENT_UNITS])
         c.wait_allow(10)
         yield c
