@@ -6,6 +6,11 @@ func shim(_ name: String, _ libs: [String]) -> Target {
     .target(name: name, path: "Sources/\(name)", linkerSettings: libs.map { .linkedLibrary($0) })
 }
 
+// Component code does not import _StringProcessing implicitly: one Regex or `String.contains(String)`
+// would load it and its regex parser (about 1 MiB resident) into each of the four processes; TextSearch
+// (JGPolicy) covers what they need. Not for `jinnguard`, whose argument parser and YAML loader load it anyway.
+let lean: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])]
+
 let package = Package(
     name: "JinnGuard",
     platforms: [.macOS(.v13)],
@@ -35,24 +40,24 @@ let package = Package(
         shim("CCurl", ["curl"]),
 
         // Libraries: everything that is not a process.
-        .target(name: "JGIPC", dependencies: ["CJGSys", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "JGJSON"),
-        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
+        .target(name: "JGIPC", dependencies: ["CJGSys"], swiftSettings: lean),
+        .target(name: "JGJSON", swiftSettings: lean),
+        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils", "JGIPC"], swiftSettings: lean),
         // The policy model and its canonical JSON form: all the components need. YAML (Yams, which needs
         // Foundation, ~10 MiB resident per process) only in JGPolicyYAML, which no component links.
-        .target(name: "JGPolicy", dependencies: ["JGJSON"]),
+        .target(name: "JGPolicy", dependencies: ["JGJSON"], swiftSettings: lean),
         .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
-        .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),
-        .target(name: "JGSandbox", dependencies: ["JGIPC", "JGCrypto", "CSeccomp", "CCap", "CJGSys"]),
-        .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"]),
-        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"]),
-        .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"]),
+        .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"], swiftSettings: lean),
+        .target(name: "JGSandbox", dependencies: ["JGIPC", "CSeccomp", "CCap", "CJGSys"], swiftSettings: lean),
+        .target(name: "JGProverCore", dependencies: ["CZ3", "JGPolicy"], swiftSettings: lean),
+        .target(name: "JGGateCore", dependencies: ["JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGAudit"], swiftSettings: lean),
+        .target(name: "JGBrokerCore", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "CJGSys", "CCurl", "JGSandbox"], swiftSettings: lean),
 
         // The four components and the operator command.
-        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"]),
-        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"]),
-        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "CJGSys", "JGSandbox"]),
-        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"]),
+        .executableTarget(name: "jg-gate", dependencies: ["JGGateCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "CJGSys", "JGSandbox"], swiftSettings: lean),
+        .executableTarget(name: "jg-prover", dependencies: ["JGProverCore", "JGIPC", "JGJSON", "JGPolicy", "JGCrypto", "JGSandbox"], swiftSettings: lean),
+        .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "CJGSys", "JGSandbox"], swiftSettings: lean),
+        .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"], swiftSettings: lean),
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
@@ -64,7 +69,7 @@ let package = Package(
         ]),
 
         .target(name: "JGTestSupport", path: "Tests/JGTestSupport"),
-        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", .product(name: "Logging", package: "swift-log"), "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
+        .testTarget(name: "JGCoreTests", dependencies: ["JGTestSupport", "JGIPC", "JGJSON", "JGCrypto", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGBrokerCore", "JGSandbox"]),
         .testTarget(name: "JGProverTests", dependencies: ["JGTestSupport", "JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGTestSupport", "JGAudit", "JGCrypto", "JGJSON"]),
     ],

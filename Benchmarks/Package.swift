@@ -23,7 +23,7 @@ let package = Package(
         shim("CKeyutils", ["keyutils"]),
         .target(name: "JGIPC", dependencies: ["CJGSys"]),
         .target(name: "JGJSON"),
-        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils"]),
+        .target(name: "JGCrypto", dependencies: ["COpenSSL", "CKeyutils", "JGIPC"]),
         .target(name: "JGPolicy", dependencies: ["JGJSON"]),
         .target(name: "JGPolicyYAML", dependencies: ["JGPolicy", "Yams", "JGJSON", "JGCrypto"]),
         .target(name: "JGAudit", dependencies: ["JGCrypto", "JGJSON", "JGIPC"]),

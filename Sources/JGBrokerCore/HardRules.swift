@@ -55,11 +55,11 @@ public enum HardRules {
         case "shell_command":
             let cmd = (a.command ?? "").lowercased()
             if cmd.trimmingWhitespace().isEmpty { return "empty command" }
-            if let d = destructive.first(where: { cmd.contains($0) }) { return "destructive command (\"\(d)\")" }
+            if let d = destructive.first(where: { TextSearch.contains(cmd, $0) }) { return "destructive command (\"\(d)\")" }
             // Read again as the shell reads it: quotes removed, and options however they are split.
             let words = ShellWords.split(cmd)
             let plain = ShellWords.join(words)
-            if let d = destructive.first(where: { plain.contains($0) }) { return "destructive command (\"\(d)\")" }
+            if let d = destructive.first(where: { TextSearch.contains(plain, $0) }) { return "destructive command (\"\(d)\")" }
             if let why = DestructiveCommands.violation(words) { return why }
             return nil
         case "file_write", "file_read":
@@ -94,7 +94,7 @@ public enum URLRules {
 
     public static func parse(_ url: String) -> Target? {
         let lower = url.lowercased()
-        guard let sep = lower.firstRange(of: "://") else { return nil }
+        guard let sep = TextSearch.firstRange(of: "://", in: lower) else { return nil }
         let scheme = String(lower[..<sep.lowerBound])
         let rest = lower[sep.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }

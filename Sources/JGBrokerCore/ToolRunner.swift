@@ -60,7 +60,7 @@ public struct ToolRunner {
 
     /// The directory an agent's actions may write to: `<workspace root>/<agent id>` (a digest when the id
     /// is not a safe file name), owned by the tool user. One agent's tools never see another's files.
-    public static func agentDirectoryName(_ id: String) -> String { ToolAccounts.directoryName(id) }
+    public static func agentDirectoryName(_ id: String) -> String { AgentDirectory.name(id) }
 
     public func workspace(for agentID: String) -> String { workspace + "/" + Self.agentDirectoryName(agentID) }
 

@@ -1,3 +1,5 @@
+import JGPolicy
+
 /// Step 9's text check. A canary counts as named when it appears in a text of the request in any case,
 /// when it appears in a shell command once quotes are removed, or when a shell pattern in the command
 /// (`canary_decoy_a9?f`, `canar*`) could expand to it. What the text cannot show (a name assembled at

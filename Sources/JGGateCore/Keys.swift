@@ -1,4 +1,5 @@
 import JGCrypto
+import JGPolicy
 import JGJSON
 
 /// The HMAC keys the gate accepts (PROTOCOL.md §4). Each key may have two accepted forms: the raw

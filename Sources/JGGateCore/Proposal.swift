@@ -1,4 +1,5 @@
 import JGIPC
+import JGPolicy
 import JGJSON
 
 /// The parsed payload (PROTOCOL.md §3). Field types are checked here (step 4).

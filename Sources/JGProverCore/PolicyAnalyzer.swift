@@ -265,7 +265,7 @@ public enum PolicyAnalyzer {
             }
         }
         // An intent naming a canary always trips the tripwire (the gate searches the intent text).
-        let tripped = a.allowedIntents.filter { i in p.canaryResources.contains { i.contains($0) } }
+        let tripped = a.allowedIntents.filter { i in p.canaryResources.contains { TextSearch.contains(i, $0) } }
         if !tripped.isEmpty {
             if tripped.count == Set(a.allowedIntents).count {
                 out.errors.append(Finding(agent: a.id, line: line("allowed_intents"), message:

@@ -1,4 +1,5 @@
-import JGCrypto
+import JGIPC
+
 
 /// Each agent's tools run under a uid of their own, taken from a reserved range (never 0, never nobody,
 /// never a uid named in the account database, which holds the components' users) and persisted in the
@@ -32,7 +33,7 @@ public struct ToolAccounts: Sendable, Equatable {
         self.range = range
         for line in text.split(separator: "\n") where !line.isEmpty {
             let f = line.split(separator: " ")
-            guard f.count == 2, let uid = UInt32(f[0]), range.contains(uid), Self.isDirectoryName(String(f[1])) else {
+            guard f.count == 2, let uid = UInt32(f[0]), range.contains(uid), AgentDirectory.isPlainName(String(f[1])) else {
                 throw Error(description: "bad tool uid entry '\(line)' (range \(range.lowerBound)-\(range.upperBound))")
             }
             guard uids[String(f[1])] == nil, !uids.values.contains(uid) else { throw Error(description: "duplicate tool uid entry '\(line)'") }
@@ -58,14 +59,4 @@ public struct ToolAccounts: Sendable, Equatable {
         return u
     }
 
-    /// The directory an agent's actions may write to is `<workspace root>/<name>`: the id itself when it is a
-    /// safe file name, a digest otherwise.
-    public static func directoryName(_ id: String) -> String {
-        isDirectoryName(id) ? id : "agent-" + String(Digest.sha256Hex(id).prefix(16))
-    }
-
-    static func isDirectoryName(_ id: String) -> Bool {
-        !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 128
-            && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
-    }
 }

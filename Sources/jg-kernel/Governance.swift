@@ -194,7 +194,7 @@ final class Governance {
         guard let cgBase = paths.cgroupBase else { return (0, "no cgroup v2 mount") }
         let base = cgBase
         let comps = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard path.hasPrefix("/"), !comps.contains(".."), !comps.contains("."), !path.hasSuffix("/"), !path.contains("//") else {
+        guard path.hasPrefix("/"), !comps.contains(".."), !comps.contains("."), !path.hasSuffix("/"), !TextSearch.contains(path, "//") else {
             return (0, "cgroup path must be absolute and normalized: \(path)")
         }
         guard path.hasPrefix(base + "/"), path.dropFirst(base.count + 1).contains("/") else {

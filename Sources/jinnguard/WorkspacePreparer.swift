@@ -1,5 +1,6 @@
 import CJGSys
 import Glibc
+import JGCrypto
 import JGIPC
 import JGJSON
 import JGPolicy
@@ -49,7 +50,7 @@ final class WorkspacePreparer {
         }
         let taken = Self.accountUIDs()
         for a in policy.agents {
-            let name = ToolAccounts.directoryName(a.id)
+            let name = AgentDirectory.name(a.id)
             do {
                 let uid = try accounts.uid(for: name, taken: taken)
                 try persist(accounts)

@@ -37,6 +37,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         Log.name = "jinnguard"
+        JournalLogHandler.install(label: Log.name)
         signal(SIGPIPE, SIG_IGN)
         let state = absolute(stateDir)
         let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }

@@ -1,5 +1,4 @@
 import JGIPC
-import Logging
 import Testing
 
 @Suite struct PermitTableTests {
@@ -52,9 +51,9 @@ import Testing
     }
 
     @Test func journalLinesCarryPriorities() {
-        #expect(JournalLogHandler.line(label: "jg-gate", level: .error, message: "x", journal: true) == "<3>jg-gate: error: x\n")
-        #expect(JournalLogHandler.line(label: "jg-gate", level: .warning, message: "x", journal: true) == "<4>jg-gate: warning: x\n")
-        #expect(JournalLogHandler.line(label: "jg-gate", level: .info, message: "x", journal: false) == "jg-gate: info: x\n")
+        #expect(JournalLine.line(label: "jg-gate", level: .error, message: "x", journal: true) == "<3>jg-gate: error: x\n")
+        #expect(JournalLine.line(label: "jg-gate", level: .warning, message: "x", journal: true) == "<4>jg-gate: warning: x\n")
+        #expect(JournalLine.line(label: "jg-gate", level: .info, message: "x", journal: false) == "jg-gate: info: x\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import JGGateCore
+import JGPolicy
 import JGIPC
 import Testing
 import JGTestSupport
@@ -247,5 +248,17 @@ enum RiskScorerProbe {
         #expect(TextSearch.contains("canary_decoy_a91f\u{0301}", "canary_decoy_a91f"))
         #expect(!TextSearch.contains("CANARY_DECOY_A91F", "canary_decoy_a91f"))
         #expect(checked == 20_000)
+    }
+
+    @Test func firstRangeIsByteExactAndSlicesTheString() {
+        let url = "https://h\u{00E9}st:8443/p://x"
+        guard let r = TextSearch.firstRange(of: "://", in: url) else { Issue.record("not found"); return }
+        #expect(String(url[..<r.lowerBound]) == "https")
+        #expect(String(url[r.upperBound...]) == "h\u{00E9}st:8443/p://x")
+        #expect(TextSearch.firstRange(of: "", in: url) == nil)
+        #expect(TextSearch.firstRange(of: "://", in: ":/") == nil)
+        // A combining mark after the needle does not hide it (String.firstRange would say nil here).
+        let marked = "a:/\u{0301}/"
+        #expect(TextSearch.firstRange(of: ":/", in: marked) != nil)
     }
 }

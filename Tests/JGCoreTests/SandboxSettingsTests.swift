@@ -1,3 +1,5 @@
+import JGCrypto
+import JGIPC
 import JGPolicy
 import JGPolicyYAML
 import JGSandbox
@@ -31,9 +33,9 @@ import Testing
     }
 
     @Test func directoryNamesAreSafe() {
-        #expect(ToolAccounts.directoryName("alice") == "alice")
-        #expect(ToolAccounts.directoryName("../bob").hasPrefix("agent-"))
-        #expect(ToolAccounts.directoryName("").hasPrefix("agent-"))
+        #expect(AgentDirectory.name("alice") == "alice")
+        #expect(AgentDirectory.name("../bob").hasPrefix("agent-"))
+        #expect(AgentDirectory.name("").hasPrefix("agent-"))
     }
 
     static let policy = """

@@ -30,7 +30,7 @@ public enum CgroupLayout {
     public static func ownCgroup(procCgroup: String, mount: String) -> String? {
         for line in procCgroup.split(separator: "\n") where line.hasPrefix("0::") {
             let rel = String(line.dropFirst(3))
-            guard rel.hasPrefix("/"), !rel.contains("/../"), !rel.hasSuffix("/..") else { return nil }
+            guard rel.hasPrefix("/"), !rel.split(separator: "/").contains("..") else { return nil }
             return rel == "/" ? mount : mount + rel
         }
         return nil
@@ -38,7 +38,7 @@ public enum CgroupLayout {
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo.
     static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
+        guard s.utf8.contains(UInt8(ascii: "\\")) else { return s }
         var out: [UInt8] = []
         let b = Array(s.utf8)
         var i = 0

@@ -46,5 +46,26 @@ public struct DirectoryHandle: Sendable, Equatable {
     }
 
     /// A message that may mention access paths, with the names in their place.
-    public func naming(_ text: String) -> String { access == name ? text : text.replacing(access, with: name) }
+    public func naming(_ text: String) -> String { access == name ? text : Self.replacing(access, with: name, in: text) }
+
+    /// Every occurrence of `target` in `text` replaced (byte-wise: both are UTF-8). Written here rather than
+    /// with `String.replacing`, which would link _StringProcessing and its regex parser (about 1 MiB
+    /// resident) into every component for this one call.
+    static func replacing(_ target: String, with replacement: String, in text: String) -> String {
+        let t = Array(target.utf8), s = Array(text.utf8)
+        guard !t.isEmpty, s.count >= t.count else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count)
+        var i = 0
+        while i < s.count {
+            if i + t.count <= s.count && s[i..<(i + t.count)].elementsEqual(t) {
+                out.append(contentsOf: replacement.utf8)
+                i += t.count
+            } else {
+                out.append(s[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
