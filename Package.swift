@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "jinnguard", targets: ["jinnguard"]),
         .executable(name: "jg-gate", targets: ["jg-gate"]),
+        .executable(name: "jg-agent-run", targets: ["jg-agent-run"]),
         .executable(name: "jg-prover", targets: ["jg-prover"]),
         .executable(name: "jg-kernel", targets: ["jg-kernel"]),
         .executable(name: "jg-broker", targets: ["jg-broker"]),
@@ -59,6 +60,7 @@ let package = Package(
         .executableTarget(name: "jg-kernel", dependencies: ["JGIPC", "JGJSON", "JGPolicy", "CBPF", "CJGSys", "JGSandbox"], swiftSettings: lean),
         .executableTarget(name: "jg-broker", dependencies: ["JGBrokerCore", "JGIPC", "JGJSON", "JGPolicy", "JGAudit", "JGCrypto", "JGSandbox"], swiftSettings: lean),
         // `make bench` only: request-time check against a fresh context per check, and policy analysis.
+        .executableTarget(name: "jg-agent-run", dependencies: ["JGSandbox"], swiftSettings: lean),
         .executableTarget(name: "jg-bench-prover", dependencies: ["JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .executableTarget(name: "jinnguard", dependencies: [
             "JGIPC", "JGPolicy", "JGPolicyYAML", "JGAudit", "JGCrypto", "JGJSON", "JGProverCore", "JGGateCore", "CKeyutils", "CJGSys", "JGSandbox",

@@ -50,4 +50,11 @@ if KSEC=$(JINNGUARD_BIN="$BINDIR/jinnguard" JINNGUARD_BPF_DIR="$BINDIR/bpf" bash
 else
     printf '\n## Kernel plane overhead\n\nNot measured in this run: bench/kernel_bench.sh failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
 fi
+# Locked agents (issue 13): `jinnguard agent run -- /bin/true` against plain /bin/true and bwrap.
+echo "bench: bench/locked_bench.py" >&2
+if LSEC=$(python3 "$REPO/bench/locked_bench.py" --jinnguard "$BINDIR/jinnguard" --runs "${BENCH_LOCKED_RUNS:-200}"); then
+    printf '\n%s\n' "$LSEC" >> "$REPO/BENCHMARKS.md"
+else
+    printf '\n## Locked agent start-up (issue #13)\n\nNot measured in this run: bench/locked_bench.py failed (see its output).\n' >> "$REPO/BENCHMARKS.md"
+fi
 echo "bench: BENCHMARKS.md written" >&2

@@ -23,6 +23,7 @@ from e2e_helpers import (JINNGUARD_BIN, MAX_BODY, NONROOT, Daemon, envelope_byte
                          payload_str, proposal, send_as, token_of)
 from jinnguard import frame, parse_reply  # noqa: E402
 import test_kernel as kernel_probe  # noqa: E402  (the same cgroup probe the kernel tests use)
+import test_locked_agent as locked_docs  # noqa: E402  (the worked example of docs/locked-agents.md)
 
 # The test policy, plus: claims_agent may never reach 127.0.0.2 (enforced in the kernel), and tool_agent
 # may run any command (in the sandbox).
@@ -32,7 +33,7 @@ DEMO_POLICY = kernel_probe.POLICY + """\
     allowed_intents: [run_tool]
     tool_limits: {timeout_seconds: 5}
     invariants: []
-"""
+""" + locked_docs.docs_blocks()["yaml"]
 
 failures = []
 
@@ -152,6 +153,31 @@ def main():
             expect("the kernel's denial is in the audit log", bool(denials), True)
         else:
             say("      the cgroup socket plane is not active on this machine: skipped (see `jinnguard status`)")
+        say()
+
+        say("3d. A locked agent (`jinnguard agent run`): its only way out is the Jinn Guard socket.")
+        import subprocess
+        blocks = locked_docs.docs_blocks()
+        work = Path(tempfile.mkdtemp(prefix="jinnguard-demo-agent-"))
+        try:
+            os.chmod(work, 0o755)
+            (work / "agent.py").write_text(blocks["python"])
+            argv = [JINNGUARD_BIN, "agent", "run", "--agent", "notes_agent", "--state-dir", str(d.sockdir / "state"),
+                    "--socket", str(d.socket), "--secret-file", str(d.secret_file),
+                    "--read-only", str(REPO / "clients" / "python"), "--env", "PYTHONPATH=" + str(REPO / "clients" / "python"),
+                    "--read-only", str(work / "agent.py"), "--", "python3", str(work / "agent.py")]
+            say("      $ jinnguard agent run --agent notes_agent … -- python3 agent.py   (docs/locked-agents.md)")
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            for line in r.stdout.splitlines():
+                say(f"      | {line}")
+            got = dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
+            expect("its direct connect() fails", got.get("direct connect"), "Address family not supported by protocol")
+            expect("its direct write to /etc fails", got.get("direct write to /etc"), "Read-only file system")
+            expect("its brokered shell command succeeds", got.get("brokered shell"), "ALLOW hello from the broker")
+            expect("its brokered file write lands in its workspace", got.get("brokered write"), "ALLOW written for me")
+            expect("jinnguard agent run exit code (the agent's)", r.returncode, 0)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         say()
 
         say("4. What the metrics endpoint says now.")

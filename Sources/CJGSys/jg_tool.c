@@ -57,6 +57,13 @@ struct jg_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* clone3 (Linux 5.3) with CLONE_INTO_CGROUP (5.7) — keep in sync with linux/sched.h. */
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define JG_CLONE_INTO_CGROUP 0x200000000ULL
+struct jg_clone_args { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup; };
+
 int jg_tool_landlock_abi(void) {
     long v = syscall(__NR_landlock_create_ruleset, NULL, 0, JG_LL_CREATE_RULESET_VERSION);
     return v < 0 ? 0 : (int)v;
@@ -222,6 +229,33 @@ static int build_view(struct child *c) {
         if (mount("jg-tmp", ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0) c->got |= JG_TOOL_PRIVATE_TMP;
         else fail_layer(c, JG_TOOL_PRIVATE_TMP);
     }
+    if (s->layers & JG_TOOL_PRIVATE_RUN) {
+        if (mkdir(ROOT "/run", 0755) != 0) return -1;
+        if (mount("jg-run", ROOT "/run", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=1024,mode=0755") == 0)
+            c->got |= JG_TOOL_PRIVATE_RUN;
+        else fail_layer(c, JG_TOOL_PRIVATE_RUN);
+    }
+    /* Only on the process's own tmpfs, so that nothing outside ever holds a copy. */
+    if (s->inside_path) {
+        int ok_run = (c->got & JG_TOOL_PRIVATE_RUN) && strncmp(s->inside_path, "/run/", 5) == 0;
+        int ok_tmp = (c->got & JG_TOOL_PRIVATE_TMP) && strncmp(s->inside_path, "/tmp/", 5) == 0;
+        if ((!ok_run && !ok_tmp) || strstr(s->inside_path, "/..")) { errno = EINVAL; return -1; }
+        if (rooted(dst, sizeof dst, s->inside_path) != 0) return -1;
+        char *slash = strrchr(dst, '/');
+        *slash = 0;
+        if (mkdir_p(dst, 0755) != 0) return -1;
+        *slash = '/';
+        int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+        if (fd < 0) return -1;
+        const char *p = s->inside_data;
+        size_t left = s->inside_len;
+        while (left) {
+            ssize_t n = write(fd, p, left);
+            if (n <= 0) { int e = errno; close(fd); errno = n < 0 ? e : EIO; return -1; }
+            p += n; left -= (size_t)n;
+        }
+        close(fd);
+    }
     /* The workspace at the path it has on the host, bound from the start directory ("." needs no search
        permission on the directories above it, which belong to the daemon). */
     if (rooted(dst, sizeof dst, s->workspace) != 0 || mkdir_p(dst, 0755) != 0) return -1;
@@ -231,10 +265,13 @@ static int build_view(struct child *c) {
     for (int i = 0; i < nexposed; i++) {
         struct stat st;
         char src[64];
-        if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, s->exposed_paths[i]) != 0) return -1;
+        const char *view = s->exposed_views && s->exposed_views[i] && *s->exposed_views[i] ? s->exposed_views[i] : s->exposed_paths[i];
+        if (fstat(exposed[i], &st) != 0 || rooted(dst, sizeof dst, view) != 0) return -1;
         char *slash = strrchr(dst, '/');
         if (slash && slash != dst) { *slash = 0; if (mkdir_p(dst, 0755) != 0) return -1; *slash = '/'; }
-        if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
+        /* A socket's mount point is a socket too: directory listings (d_type, find -type s) name it as one. */
+        if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST)
+            : S_ISSOCK(st.st_mode) ? (mknod(dst, S_IFSOCK | 0644, 0) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
         snprintf(src, sizeof src, "/proc/self/fd/%d", exposed[i]);
         if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
         if (set_attr(dst, JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
@@ -292,6 +329,7 @@ static void landlock(struct child *c, int workspace_fd) {
     int bad = syscall(__NR_landlock_add_rule, rs, JG_LL_RULE_PATH_BENEATH, &ws, 0) < 0;
     /* /tmp is writable only when it is the run's own tmpfs. */
     bad = bad || add_path(rs, "/", ro) || ((c->got & JG_TOOL_PRIVATE_TMP) && add_path(rs, "/tmp", fs & ~JG_LL_FS_REFER)) ||
+          ((c->got & JG_TOOL_PRIVATE_RUN) && add_path(rs, "/run", fs & ~JG_LL_FS_REFER)) ||
           add_path(rs, "/dev/null", dev_rw) || add_path(rs, "/dev/full", dev_rw);
     if (bad || syscall(__NR_landlock_restrict_self, rs, 0) < 0) {
         int e = errno; close(rs);
@@ -305,8 +343,12 @@ static void landlock(struct child *c, int workspace_fd) {
 /* Nothing left in any capability set (in the tool's user namespace the creator had them all). */
 static int drop_caps(int in_userns) {
     if (in_userns) {
-        for (int cap = 0; cap < 64; cap++)
-            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+        /* Capabilities are numbered without gaps: the first EINVAL is past the kernel's last one. */
+        for (int cap = 0; cap < 64; cap++) {
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+            if (errno == EINVAL) break;
+            return -1;
+        }
     }
     (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
@@ -332,20 +374,22 @@ static int close_descriptors(void) {
 
 struct layers_report { unsigned got, skipped; int skipped_errno; };
 
-static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
+static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup) {
     struct child c = { .s = s, .errfd = errfd };
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < 32; sig++) signal(sig, SIG_DFL);
-    setpgid(0, 0);
+    if (s->new_session) { if (setsid() < 0) fail_step(&c, JG_TOOL_STEP_STDIO); }
+    else setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (s->layers & JG_TOOL_CGROUP) {
+    if ((s->layers & JG_TOOL_CGROUP) && in_cgroup) c.got |= JG_TOOL_CGROUP;
+    else if (s->layers & JG_TOOL_CGROUP) {
         if (s->cgroup_procs_fd >= 0 && write(s->cgroup_procs_fd, "0", 1) == 1) c.got |= JG_TOOL_CGROUP;
         else { if (s->cgroup_procs_fd < 0) errno = ENOENT; fail_layer(&c, JG_TOOL_CGROUP); }
     }
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(s->out_fd, 1) < 0 || dup2(s->err_fd, 2) < 0) fail_step(&c, JG_TOOL_STEP_STDIO);
+    int devnull = s->in_fd >= 0 ? s->in_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || (devnull != 0 && dup2(devnull, 0) < 0) || dup2(s->out_fd, 1) < 0 || dup2(s->err_fd, 2) < 0) fail_step(&c, JG_TOOL_STEP_STDIO);
     if (close_descriptors() != 0) fail_step(&c, JG_TOOL_STEP_FDS);
     struct { int res; uint64_t v; } lim[] = {
         { RLIMIT_CPU, s->rlimit_cpu_seconds }, { RLIMIT_AS, s->rlimit_as_bytes }, { RLIMIT_FSIZE, s->rlimit_fsize_bytes },
@@ -369,7 +413,13 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     parent[plen] = 0;
     if (chdir(plen ? parent : "/") != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
     if (s->uid == 0 || s->gid == 0) { errno = EPERM; fail_step(&c, JG_TOOL_STEP_IDENTITY); }
-    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0)
+    /* A caller that already is the identity (an unprivileged `jinnguard agent run`) keeps it: it may not
+       setgroups, and its supplementary groups show as nobody's in the user namespace. */
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    int already = getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0 && ru == s->uid && eu == s->uid &&
+                  su == s->uid && rg == s->gid && eg == s->gid && sg == s->gid;
+    if (!already && (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0))
         fail_step(&c, JG_TOOL_STEP_IDENTITY);
     if (chdir(slash + 1) != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
     /* Changing uid made the process non-dumpable, which makes /proc/self/uid_map root's: undo that. */
@@ -390,7 +440,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     if (c.got & JG_TOOL_USERNS) {
         const struct { unsigned bit; int flags; } ns[] = {
             { JG_TOOL_MOUNTNS, CLONE_NEWNS }, { JG_TOOL_PIDNS, CLONE_NEWPID }, { JG_TOOL_NETNS, CLONE_NEWNET },
-            { JG_TOOL_IPCNS, CLONE_NEWIPC | CLONE_NEWUTS } };
+            { JG_TOOL_IPCNS, CLONE_NEWIPC | CLONE_NEWUTS }, { JG_TOOL_CGROUPNS, CLONE_NEWCGROUP } };
         for (unsigned i = 0; i < sizeof ns / sizeof ns[0]; i++) {
             if (!(s->layers & ns[i].bit)) continue;
             if (unshare(ns[i].flags) == 0) c.got |= ns[i].bit;
@@ -399,7 +449,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
     } else {
         /* Without a user namespace none of these can be made: each counts as failed. */
         unsigned rest = s->layers & (JG_TOOL_MOUNTNS | JG_TOOL_PIDNS | JG_TOOL_NETNS | JG_TOOL_IPCNS | JG_TOOL_VIEW |
-                                     JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
+                                     JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_CGROUPNS | JG_TOOL_PRIVATE_RUN);
         for (unsigned bit = 1; bit; bit <<= 1) if (rest & bit) { errno = EPERM; fail_layer(&c, bit); }
     }
 
@@ -424,8 +474,8 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd) {
             if (build_view(&c) == 0) c.got |= JG_TOOL_VIEW;
             else {
                 fail_layer(&c, JG_TOOL_VIEW);
-                c.got &= ~(JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
-                c.skipped |= s->layers & (JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP);
+                c.got &= ~(JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_PRIVATE_RUN);
+                c.skipped |= s->layers & (JG_TOOL_PROC | JG_TOOL_PRIVATE_TMP | JG_TOOL_PRIVATE_RUN);
                 if (fchdir(start) != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
             }
             close(start);
@@ -456,11 +506,20 @@ int jg_tool_spawn(const jg_tool_spec *s, jg_tool_outcome *out) {
     int errp[2], stp[2];
     if (pipe2(errp, O_CLOEXEC) != 0) return -1;
     if (pipe2(stp, O_CLOEXEC) != 0) { close(errp[0]); close(errp[1]); return -1; }
-    pid_t pid = fork();
+    /* Started in its cgroup when the caller gave the directory; a kernel without clone3 or
+       CLONE_INTO_CGROUP falls back to fork and a write to cgroup.procs in the child. */
+    int in_cgroup = 0;
+    pid_t pid = -1;
+    if (s->cgroup_dir_fd >= 0 && (s->layers & JG_TOOL_CGROUP)) {
+        struct jg_clone_args a = { .flags = JG_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)s->cgroup_dir_fd };
+        long r = syscall(SYS_clone3, &a, sizeof a);
+        if (r >= 0) { pid = (pid_t)r; in_cgroup = 1; }
+    }
+    if (!in_cgroup) pid = fork();
     if (pid < 0) { int e = errno; close(errp[0]); close(errp[1]); close(stp[0]); close(stp[1]); errno = e; return -1; }
     if (pid == 0) {
         close(errp[0]); close(stp[0]);
-        child_main(s, errp[1], stp[1]);
+        child_main(s, errp[1], stp[1], in_cgroup);
         _exit(127);
     }
     close(errp[1]);

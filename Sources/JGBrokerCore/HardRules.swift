@@ -35,7 +35,8 @@ public enum HardRules {
     }
 
     /// Step 18, with the workspace file actions are confined to and the destinations the agent may reach.
-    public static func violation(_ action: ProposedAction?, workspace: String, allowedDestinations: [String] = []) -> String? {
+    public static func violation(_ action: ProposedAction?, workspace: String, allowedDestinations: [String] = [],
+                                 writablePaths: [String] = []) -> String? {
         if let a = action, a.kind == "network_request" {
             guard let url = a.url else { return "missing url" }
             return URLRules.violation(url, allowed: allowedDestinations)
@@ -43,7 +44,10 @@ public enum HardRules {
         if let v = violation(action) { return v }
         if let a = action, a.kind == "file_write" || a.kind == "file_read", let p = a.path, p.hasPrefix("/"),
            !p.hasPrefix(workspace + "/") {
-            return "path outside the agent workspace \(workspace)"
+            // The agent's writable_paths take writes only; reads stay in the workspace.
+            guard a.kind == "file_write", writablePaths.contains(where: { p.hasPrefix($0 + "/") }) else {
+                return "path outside the agent workspace \(workspace)" + (writablePaths.isEmpty ? "" : " and its writable_paths")
+            }
         }
         return nil
     }

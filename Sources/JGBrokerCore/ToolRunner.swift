@@ -47,6 +47,8 @@ public struct ToolRunner {
     public var onRunCgroup: ((String, String, Bool, @escaping () -> Void) -> Void)?
     /// The policy's canary resources: a decoy of each is planted in every agent workspace (CanaryDecoys).
     public var canaryResources: [String] = []
+    /// The agent's writable_paths: absolute directories file_write may write below besides the workspace.
+    public var writablePaths: [String] = []
 
     public init(workspace: String, stateDir: String? = nil) {
         self.init(workspace: DirectoryHandle(name: workspace), stateDir: stateDir)
@@ -66,8 +68,9 @@ public struct ToolRunner {
 
     /// This runner, confined to the agent's own workspace under the agent's own tool uid. Without a
     /// prepared account the runner refuses every action (fail closed: DENY_SANDBOX_UNAVAILABLE).
-    public func forAgent(_ agentID: String, mode: SandboxMode = .required) -> ToolRunner? {
+    public func forAgent(_ agentID: String, mode: SandboxMode = .required, writablePaths: [String] = []) -> ToolRunner? {
         var r = self
+        r.writablePaths = writablePaths
         r.enforcement = mode == .bestEffort ? .bestEffort : .required
         guard let a = accounts[agentID] else {
             r.refusal = "workspace unavailable: " + (unavailable[agentID] ?? "no tool account prepared for this agent")
@@ -310,6 +313,7 @@ public struct ToolRunner {
     }
 
     func fileWrite(_ path: String, _ contents: String) -> Result {
+        if path.hasPrefix("/"), !path.hasPrefix(workspace + "/") { return writableWrite(path, contents) }
         // The workspace (0700, the tool uid's) is entered with the tool user's file-system identity, its parent
         // (the daemon's) with the broker's.
         // Reached through the descriptor path; `workspace` (its name) is what paths are given against.
@@ -331,6 +335,31 @@ public struct ToolRunner {
         var rel = path
         if rel.hasPrefix(workspace + "/") { rel = String(rel.dropFirst(workspace.count + 1)) }
         if rel.hasPrefix("/") { return failure("path outside the workspace") }
+        return write(beneath: dir, rel, contents, shownAs: workspace + "/" + rel, asked: path)
+    }
+
+    /// An absolute path below one of the agent's writable_paths: that directory is opened with the tool
+    /// user's file-system identity (so its permissions are the tool user's), the rest resolved beneath it.
+    func writableWrite(_ path: String, _ contents: String) -> Result {
+        guard let base = writablePaths.filter({ path.hasPrefix($0 + "/") }).max(by: { $0.count < $1.count }) else {
+            return failure("path outside the workspace")
+        }
+        if hiddenPaths.contains(where: { $0 == base || base.hasPrefix($0 + "/") || $0.hasPrefix(base + "/") }) {
+            return refused("writable path \(base) holds the daemon's own files")
+        }
+        let rel = String(path.dropFirst(base.count + 1))
+        let oldGid = jg_sys_setfsgid(gid)
+        let oldUid = jg_sys_setfsuid(uid)
+        let dir = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dirErrno = errno
+        _ = jg_sys_setfsuid(UInt32(oldUid))
+        _ = jg_sys_setfsgid(UInt32(oldGid))
+        guard dir >= 0 else { return failure("writable path \(base): \(String(cString: strerror(dirErrno)))") }
+        defer { close(dir) }
+        return write(beneath: dir, rel, contents, shownAs: base + "/" + rel, asked: path)
+    }
+
+    func write(beneath dir: Int32, _ rel: String, _ contents: String, shownAs: String, asked path: String) -> Result {
         // The file is created with the tool user's file-system identity: the broker writes nothing
         // that the agent's own tools could not.
         let oldGid = jg_sys_setfsgid(gid)
@@ -359,6 +388,6 @@ public struct ToolRunner {
         let b = Array(contents.utf8)
         do { try f.writeAll(b) } catch { return failure("write \(path): \(error)") }
         return Result(json: .object([("bytes_written", .integer(.signed(Int64(b.count)))), ("executed", .bool(true)),
-                                     ("path", .string(workspace + "/" + rel))]), executed: true)
+                                     ("path", .string(shownAs))]), executed: true)
     }
 }

@@ -87,6 +87,7 @@ public final class GateDecider {
 
         // Step 5.
         guard let agentID = p.agentID else {
+            if let r = obs.runtime { return .deny(.identityBinding, reason: "peer runs in the runtime of agent \(r.agent) and names no agent", ctx) }
             if policy.denyAnonymousAgents { return .deny(.anonymousAgent, reason: "no agent_id and anonymous agents are denied", ctx) }
             return anonymous(p, ctx, obs)
         }
@@ -94,7 +95,10 @@ public final class GateDecider {
         guard let agent = policy.agent(agentID) else {
             return .deny(.unknownAgent, reason: "agent_id not in the policy", ctx)
         }
-        // Step 7.
+        // Step 7: the runtime names the agent, whatever key signed the proposal.
+        if let r = obs.runtime, r.agent != agentID {
+            return .deny(.identityBinding, reason: "peer runs in the \(r.locked ? "locked runtime" : "governed cgroup") of agent \(r.agent), not \(agentID)", ctx)
+        }
         if !agent.allowedPeerUIDs.isEmpty && !agent.allowedPeerUIDs.contains(peer.uid) {
             return .deny(.identityBinding, reason: "peer uid \(peer.uid) not in allowed_peer_uids", ctx)
         }
@@ -114,7 +118,9 @@ public final class GateDecider {
         // Step 11: delegation is not implemented, so no token can be honoured.
         if p.hasDelegationToken { return .deny(.delegationUnsupported, reason: "delegation tokens are not supported", ctx) }
         // Step 12.
-        if let why = runtimeViolation(p, peer: peer, obs: obs) { return .deny(.runtimePolicy, reason: why, ctx) }
+        if let why = runtimeViolation(p, peer: peer, obs: obs, requireLocked: agent.requireSandboxNamespace) {
+            return .deny(.runtimePolicy, reason: why, ctx)
+        }
         // Step 13.
         guard lineage.takeQuota(agent: agentID, quota: agent.maxSequenceQuota) else {
             return .deny(.quotaExhausted, reason: "agent used its \(agent.maxSequenceQuota) decisions", ctx)
@@ -126,7 +132,8 @@ public final class GateDecider {
             return .deny(.behavioralDrift, reason: "fused risk \(scores.fused) exceeds the agent's mean \(before.meanRisk) by more than \(limit)", ctx)
         }
         lineage.record(agent: agentID, fusedRisk: scores.fused)
-        let after = lineage.counters(agentID)
+        var after = lineage.counters(agentID)
+        after.decisionsSeen = lineage.countSessionDecision(ctx.lineage)
         ctx.authoritative = authoritative(scores: scores, obs: obs, tier: agent.privilegeTier, counters: after)
         return .forward(ctx)
     }
@@ -160,14 +167,18 @@ public final class GateDecider {
     private var canaryMatcher = CanaryMatcher([])
     private var canaryMatcherSource: [String] = []
 
-    func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation) -> String? {
+    func runtimeViolation(_ p: Proposal, peer: PeerCredentials, obs: PeerObservation, requireLocked: Bool = false) -> String? {
         let rt = policy.runtime
         if rt.denyRootPeers && peer.uid == 0 { return "root peers are denied" }
         if !rt.allowedPeerUIDs.isEmpty && !rt.allowedPeerUIDs.contains(peer.uid) { return "peer uid \(peer.uid) not allowed by runtime_policy" }
         if rt.requireBrokeredExecution && p.proposedAction != nil && !p.execute {
             return "an action must be executed by the broker (verdict-only requests are refused)"
         }
-        if rt.requireSandboxNamespace && !obs.inOtherPidNamespace { return "peer does not run in a sandbox pid namespace" }
+        // The agent's own locked runtime (`jinnguard agent run`): its cgroup, not merely another pid namespace,
+        // which any unprivileged process can make for itself.
+        if (rt.requireSandboxNamespace || requireLocked) && !(obs.runtime?.locked == true && obs.runtime?.agent == p.agentID) {
+            return "peer does not run in the agent's locked runtime (jinnguard agent run)"
+        }
         return nil
     }
 

@@ -34,6 +34,14 @@ public final class LineageStore {
 
     private var agents: [String: AgentState] = [:]
     private var quotaUsed: [String: UInt64] = [:]
+    /// `decisions_seen`: decisions of one lineage session (agent, peer pid, process start time), as the
+    /// original daemon's lineage registry kept them. Per session, not per agent: a root agent's
+    /// `privilege_escalation_depth` (is_root × decisions_seen) grows with what one process does, and a
+    /// new process of the agent does not inherit it (per agent, an invariant `privilege_escalation_depth < 3`
+    /// denied every later root run of the agent for the life of the gate). Bounded: past `sessionLimit`
+    /// sessions the table starts again.
+    private var sessions: [String: UInt64] = [:]
+    public static let sessionLimit = 65536
     private var file: OwnedFD?
     /// The compaction target while it is being put in place: written together with `file`.
     private var compacting: OwnedFD?
@@ -229,6 +237,14 @@ public final class LineageStore {
     public func counters(_ agent: String) -> Counters {
         let st = agents[agent] ?? AgentState()
         return Counters(decisionsSeen: st.decisionsSeen, maxAssessedRisk: st.maxAssessedRisk, meanRisk: st.meanRisk, samples: st.samples)
+    }
+
+    /// Counts one decision of the lineage session `key`; returns the session's count including it.
+    public func countSessionDecision(_ key: String) -> UInt64 {
+        if sessions[key] == nil && sessions.count >= Self.sessionLimit { sessions.removeAll(keepingCapacity: true) }
+        let n = sessions[key, default: 0] + 1
+        sessions[key] = n
+        return n
     }
 
     /// Records one assessed decision of the agent (after the drift check).

@@ -23,6 +23,8 @@ public struct PeerObservation: Sendable {
     /// Raised by jg-kernel's recent denials of the agent's processes (they tried to bypass the socket).
     public var kernelRisk = 0.0
     public var kernelSignal: String?
+    /// The agent whose governed cgroup (or locked runtime) the peer runs in, read when it connected.
+    public var runtime: RuntimeIdentity?
 
     public var observedRisk: Double {
         (uid == 0 ? 25 : 0) + (executable == nil ? 20 : 0) + (pidNamespace == nil ? 10 : 0) + kernelRisk
@@ -34,6 +36,7 @@ public struct PeerObservation: Sendable {
         if let e = executable { s.append("exe=\(e)") } else { s.append("exe_unreadable") }
         if pidNamespace == nil { s.append("pidns_unobservable") } else if inOtherPidNamespace { s.append("pidns_other") }
         if let k = kernelSignal { s.append(k) }
+        if let r = runtime { s.append((r.locked ? "locked_runtime=" : "governed_cgroup=") + r.agent) }
         return s
     }
 

@@ -27,6 +27,7 @@ import JGJSON
 ///                         "max_processes": <int>, "output_bytes": <int>, "file_size_mb": <int>,
 ///                         "max_concurrent_runs": <int 1…1024>, "workspace_mb": <int 8…1048576>},
 ///         "sandbox_mode": "required" | "best_effort",
+///         "writable_paths": [<absolute dir>…], "require_sandbox_namespace": <bool>,
 ///         "max_sequence_quota": <int ≥ 0>, "max_risk_drift": <number or null>,
 ///         "invariants": [{"text": <string>, "line": <int ≥ 1>, "column": <int ≥ 0>}…]}…]}
 ///
@@ -85,6 +86,8 @@ public enum CanonicalPolicy {
             ("denied_directories", strings(a.deniedDirectories)),
             ("tool_limits", limits),
             ("sandbox_mode", .string(a.sandboxMode.rawValue)),
+            ("writable_paths", strings(a.writablePaths)),
+            ("require_sandbox_namespace", .bool(a.requireSandboxNamespace)),
             ("max_sequence_quota", .integer(.unsigned(a.maxSequenceQuota))),
             ("max_risk_drift", a.maxRiskDrift.map { .number($0) } ?? .null),
             ("invariants", .array(a.invariants.map { inv in
@@ -151,7 +154,7 @@ public enum CanonicalPolicy {
         let o = try Fields(v, path, keys: ["id", "line", "privilege_tier", "allowed_peer_uids", "allowed_intents",
                                            "allowed_executables", "allowed_network_destinations", "denied_destinations",
                                            "denied_directories", "tool_limits", "max_sequence_quota", "max_risk_drift",
-                                           "invariants", "sandbox_mode"])
+                                           "invariants", "sandbox_mode", "writable_paths", "require_sandbox_namespace"])
         let id = try o.string("id")
         guard !id.isEmpty, id == id.trimmingWhitespace() else { throw o.fail("id", "must be non-empty, without surrounding whitespace") }
         var drift: Double?
@@ -173,6 +176,11 @@ public enum CanonicalPolicy {
         for d in a.deniedDestinations where CIDR(d) == nil {
             throw o.fail("denied_destinations", "entries are IP addresses or CIDR blocks, got '\(d)'")
         }
+        a.writablePaths = try o.strings("writable_paths")
+        for d in a.writablePaths where !AgentPolicy.isWritablePath(d) {
+            throw o.fail("writable_paths", "entries are absolute normalized directories other than /, got '\(d)'")
+        }
+        a.requireSandboxNamespace = try o.bool("require_sandbox_namespace")
         a.deniedDirectories = try o.strings("denied_directories")
         for d in a.deniedDirectories where !d.hasPrefix("/") {
             throw o.fail("denied_directories", "entries are absolute paths, got '\(d)'")

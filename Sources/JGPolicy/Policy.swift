@@ -66,6 +66,12 @@ public struct AgentPolicy: Sendable, Equatable {
     public var deniedDestinations: [String] = []
     /// Directories this agent's governed processes may not open files below, matched by (device, inode).
     public var deniedDirectories: [String] = []
+    /// Absolute directories a brokered file_write may write below besides the agent's workspace (relative
+    /// paths land in the workspace). Written with the agent's tool identity, no symlinks followed.
+    public var writablePaths: [String] = []
+    /// Requests of this agent are refused unless they come from its own locked runtime (`jinnguard agent
+    /// run`); `runtime_policy.require_sandbox_namespace` asks it of every agent.
+    public var requireSandboxNamespace = false
     /// Limits of each brokered tool run.
     public var toolLimits = ToolLimits()
     /// Whether a sandbox layer that cannot be applied fails the run (SandboxMode.swift).
@@ -161,5 +167,13 @@ extension AgentPolicy {
     package static func isNetworkDestination(_ d: String) -> Bool {
         guard let c = d.lastIndex(of: ":"), c > d.startIndex, let port = UInt16(d[d.index(after: c)...]) else { return false }
         return port > 0
+    }
+}
+
+extension AgentPolicy {
+    /// An absolute, normalized directory other than `/` (no `.`/`..` components, no `//`, no trailing `/`).
+    public static func isWritablePath(_ p: String) -> Bool {
+        guard p.hasPrefix("/"), p.count > 1, !p.hasSuffix("/"), !TextSearch.contains(p, "//"), !p.utf8.contains(0) else { return false }
+        return !p.split(separator: "/").contains { $0 == "." || $0 == ".." }
     }
 }

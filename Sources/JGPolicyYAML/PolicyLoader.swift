@@ -182,7 +182,8 @@ private struct Reader {
     func agent(_ n: Node) throws(PolicyError) -> AgentPolicy {
         let keys: Set<String> = ["id", "privilege_tier", "allowed_peer_uids", "allowed_intents", "allowed_executables",
                                  "max_sequence_quota", "max_risk_drift", "invariants", "allowed_network_destinations",
-                                 "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode"]
+                                 "denied_destinations", "denied_directories", "tool_limits", "sandbox_mode",
+                                 "writable_paths", "require_sandbox_namespace"]
         var id: String?
         var tier: Int?
         var a = AgentPolicy(id: "", privilegeTier: 0, allowedPeerUIDs: [], allowedIntents: [], allowedExecutables: [],
@@ -227,6 +228,13 @@ private struct Reader {
                     default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
                     }
                 }
+            case "writable_paths":
+                for item in try list(v, k) {
+                    let d = try string(item, "writable_paths entry")
+                    guard AgentPolicy.isWritablePath(d) else { throw fail(item, "writable_paths entries are absolute normalized directories other than /, got '\(d)'") }
+                    a.writablePaths.append(d)
+                }
+            case "require_sandbox_namespace": a.requireSandboxNamespace = try bool(v, k)
             case "sandbox_mode":
                 let s = try string(v, k)
                 guard let m = SandboxMode(rawValue: s) else { throw fail(v, "sandbox_mode must be required or best_effort, got '\(s)'") }

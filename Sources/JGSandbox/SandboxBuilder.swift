@@ -41,15 +41,22 @@ public enum SandboxBuilder {
 
     /// Starts `spec` with stdout/stderr on the given descriptors and the process placed in the cgroup whose
     /// cgroup.procs is `cgroupProcs` (nil: the cgroup layer is missing).
+    /// `cgroupDirectory`, when given, is that cgroup's directory: the process starts in it (clone3
+    /// CLONE_INTO_CGROUP) instead of migrating there, which waits for an RCU grace period (~20 ms here).
     public static func spawn(_ spec: SandboxSpec, stdout: borrowing OwnedFD, stderr: borrowing OwnedFD,
-                             cgroupProcs: Int32?) throws(SandboxError) -> SandboxLaunch {
+                             cgroupProcs: Int32?, cgroupDirectory: Int32? = nil) throws(SandboxError) -> SandboxLaunch {
         if spec.uid == 0 || spec.gid == 0 { throw SandboxError(layer: "identity", errno: EPERM) }
         let cstrings = { (a: [String]) -> [UnsafeMutablePointer<CChar>?] in a.map { strdup($0) } + [nil] }
         let argv = cstrings(spec.arguments)
         let envp = cstrings(spec.environment)
         let system = cstrings(spec.systemPaths), hidden = cstrings(spec.hiddenPaths), devices = cstrings(spec.devices)
         let exposed = cstrings(spec.exposedPaths)
-        defer { for list in [argv, envp, system, hidden, devices, exposed] { list.forEach { free($0) } } }
+        let views = cstrings(spec.exposedPaths.indices.map { $0 < spec.exposedViews.count ? spec.exposedViews[$0] : "" })
+        defer { for list in [argv, envp, system, hidden, devices, exposed, views] { list.forEach { free($0) } } }
+        guard spec.exposedViews.count <= spec.exposedPaths.count else { throw SandboxError(layer: "view", errno: EINVAL) }
+        let insidePath = spec.insideFile.map { strdup($0.path) } ?? nil
+        defer { free(insidePath) }
+        let insideBytes = spec.insideFile?.bytes ?? []
         var outcome = jg_tool_outcome()
         let filter = spec.seccompFilter
         let outFD = stdout.raw, errFD = stderr.raw
@@ -58,6 +65,8 @@ public enum SandboxBuilder {
         let pid: Int32 = spec.workspace.withCString { ws in
             spec.executable.withCString { path in
                 filter.withUnsafeBytes { f in
+                  insideBytes.withUnsafeBytes { inside in
+                  views.map { UnsafePointer($0) }.withUnsafeBufferPointer { vp in
                     withPointers(argv, envp, system, hidden, devices, exposed) { av, ev, sp, hp, dp, xp in
                         var s = jg_tool_spec()
                         s.path = path
@@ -70,6 +79,7 @@ public enum SandboxBuilder {
                         s.out_fd = outFD
                         s.err_fd = errFD
                         s.cgroup_procs_fd = cgroupProcs ?? -1
+                        s.cgroup_dir_fd = cgroupDirectory ?? -1
                         s.rlimit_cpu_seconds = spec.limits.cpuSeconds
                         s.rlimit_as_bytes = spec.limits.addressSpaceBytes
                         s.rlimit_fsize_bytes = spec.limits.fileSizeBytes
@@ -81,11 +91,19 @@ public enum SandboxBuilder {
                         s.hidden_paths = hp
                         s.devices = dp
                         s.exposed_paths = xp
+                        s.exposed_views = vp.baseAddress
+                        s.inside_path = UnsafePointer(insidePath)
+                        s.inside_data = inside.baseAddress
+                        s.inside_len = inside.count
+                        s.in_fd = spec.stdinFD ?? -1
+                        s.new_session = spec.newSession ? 1 : 0
                         s.tmp_mb = spec.tmpMB
                         s.layers = spec.layers.rawValue
                         s.required = spec.requiredLayers.rawValue
                         return jg_tool_spawn(&s, &outcome)
                     }
+                  }
+                  }
                 }
             }
         }

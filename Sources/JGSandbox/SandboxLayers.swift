@@ -18,17 +18,23 @@ public struct SandboxLayers: OptionSet, Sendable, Hashable {
     public static let landlockScope = SandboxLayers(rawValue: UInt32(JG_TOOL_LANDLOCK_SCOPE))
     public static let seccomp = SandboxLayers(rawValue: UInt32(JG_TOOL_SECCOMP))
     public static let cgroup = SandboxLayers(rawValue: UInt32(JG_TOOL_CGROUP))
+    public static let cgroupNamespace = SandboxLayers(rawValue: UInt32(JG_TOOL_CGROUPNS))
+    public static let privateRun = SandboxLayers(rawValue: UInt32(JG_TOOL_PRIVATE_RUN))
 
     /// Everything a tool run gets.
     public static let all: SandboxLayers = [.userNamespace, .mountNamespace, .pidNamespace, .netNamespace, .ipcNamespace, .view,
                                             .privateTmp, .proc, .landlockFS, .landlockNet, .landlockScope, .seccomp, .cgroup]
+
+    /// Everything a locked agent gets (`jinnguard agent run`): a tool run's layers, its own cgroup namespace
+    /// and a private /run (where the Jinn Guard socket and its key show).
+    public static let locked: SandboxLayers = all.union([.cgroupNamespace, .privateRun])
 
     /// Names in the audit record (stable: operators and tests read them).
     static let names: [(SandboxLayers, String)] = [
         (.userNamespace, "userns"), (.mountNamespace, "mountns"), (.pidNamespace, "pidns"), (.netNamespace, "netns"),
         (.ipcNamespace, "ipcns"), (.view, "view"), (.landlockFS, "landlock_fs"), (.landlockNet, "landlock_net"),
         (.landlockScope, "landlock_scope"), (.seccomp, "seccomp"), (.cgroup, "cgroup"), (.privateTmp, "private_tmp"),
-        (.proc, "proc"),
+        (.proc, "proc"), (.cgroupNamespace, "cgroupns"), (.privateRun, "private_run"),
     ]
 
     public var names: [String] { Self.names.filter { contains($0.0) }.map(\.1) }

@@ -20,6 +20,27 @@ public struct SandboxSpec: Sendable {
     /// Host paths bound read-only at the same path, last of all: what a locked agent or an MCP upstream
     /// server may reach besides its workspace (the Jinn Guard socket). Must exist; never below a hidden path.
     public var exposedPaths: [String] = []
+    /// Where each exposed path shows in the view, entry by entry ("" or missing: the same path): a locked
+    /// agent sees the daemon's socket at /run/jinnguard/jinnguard.sock wherever it lives on the host.
+    public var exposedViews: [String] = []
+    /// A file created inside the view only (0400, the process's own), on its private /run or /tmp: the
+    /// locked agent's copy of its key, which exists nowhere else.
+    public var insideFile: InsideFile?
+    /// stdin: a descriptor the caller keeps owning, or nil for /dev/null. A locked agent (and an MCP
+    /// upstream server behind it) talks over its caller's stdin/stdout.
+    public var stdinFD: Int32?
+    /// A session of its own (setsid): no controlling terminal to inject input into. Tool runs get a process
+    /// group instead, which the broker kills as a whole.
+    public var newSession = false
+
+    public struct InsideFile: Sendable {
+        public var path: String
+        public var bytes: [UInt8]
+        public init(path: String, bytes: [UInt8]) {
+            self.path = path
+            self.bytes = bytes
+        }
+    }
     /// Device names bound into the view's /dev.
     public var devices = ["null", "zero", "full", "random", "urandom"]
     public var tmpMB: UInt32 = 64

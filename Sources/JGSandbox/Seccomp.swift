@@ -32,3 +32,18 @@ extension Seccomp {
 
 /// Capability sets (libcap through CCap); `become` is in CapabilitiesBecome.swift.
 public enum Capabilities {}
+
+extension Seccomp {
+    /// The locked agent's filter (`seccomp/locked.deny` plus the argument checks of jg_seccomp_export_locked):
+    /// AF_UNIX sockets only, no TIOCSTI, no new user namespace, other architectures killed.
+    public static func exportLocked(_ names: [String]) throws(SystemError) -> [UInt8] {
+        let cstrs = names.map { strdup($0) }
+        defer { cstrs.forEach { free($0) } }
+        let ptrs = cstrs.map { UnsafePointer<CChar>($0) }
+        var out = [UInt8](repeating: 0, count: 64 * 1024)
+        var len = UInt(out.count)
+        let r = ptrs.withUnsafeBufferPointer { p in out.withUnsafeMutableBytes { jg_seccomp_export_locked(p.baseAddress, Int32(ptrs.count), EPERM, $0.baseAddress, &len) } }
+        guard r == 0 else { throw SystemError("seccomp export (locked)") }
+        return Array(out.prefix(Int(len)))
+    }
+}

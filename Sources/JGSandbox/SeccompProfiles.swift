@@ -26,4 +26,11 @@ public enum SeccompProfiles {
         "name_to_handle_at", "quotactl", "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init",
         "lookup_dcookie", "vhangup",
     ]
+
+    /// A locked agent (`jinnguard agent run`): the tool list, the new mount API and the io_uring and
+    /// keyring calls by every name; sockets, TIOCSTI and clone's flags are checked by argument on top.
+    public static let locked = tool + [
+        "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "kcmp",
+        "pidfd_getfd", "process_madvise", "migrate_pages", "move_pages", "mbind", "set_mempolicy",
+    ]
 }

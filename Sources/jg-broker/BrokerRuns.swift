@@ -88,7 +88,8 @@ extension BrokerServer {
             self.endedRuns.append(id)
             self.finish(run, r)
         }
-        guard let root = runner, let action = ctx.action, let r = root.forAgent(ctx.agentID, mode: agent?.sandboxMode ?? .required) else {
+        guard let root = runner, let action = ctx.action, let r = root.forAgent(ctx.agentID, mode: agent?.sandboxMode ?? .required,
+                                                                                writablePaths: agent?.writablePaths ?? []) else {
             done(Self.failed("cannot prepare the agent workspace"))
             return
         }

@@ -270,7 +270,8 @@ final class BrokerServer {
         // Without an action there is nothing for the hard rules to check (and no workspace to name).
         if ctx.action != nil,
            let why = HardRules.violation(ctx.action, workspace: workspace(for: ctx.agentID),
-                                         allowedDestinations: agent?.allowedNetworkDestinations ?? []) {
+                                         allowedDestinations: agent?.allowedNetworkDestinations ?? [],
+                                         writablePaths: agent?.writablePaths ?? []) {
             item.token = "DENY_VIOLATION"; item.reason = "broker hard rule: \(why)"; item.stage = "broker"; item.constraints = nil
             return
         }

@@ -40,6 +40,14 @@ extension GateServer {
             }
             statsDirty = true
             return true
+        case .serve:
+            guard r.atEnd else { return false }
+            startServing()
+            return true
+        case .statsNow:
+            guard let nonce = r.u64(), r.atEnd else { return false }
+            publishStatsNow(nonce: nonce)
+            return true
         default:
             return false
         }

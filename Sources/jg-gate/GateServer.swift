@@ -18,6 +18,8 @@ final class ClientConnection {
     let peer: PeerCredentials
     /// Observed once per connection: the peer process behind a socket does not change.
     var observation: PeerObservation?
+    /// The agent whose cgroup the peer runs in, read at accept while the connecting process is alive.
+    var runtime: RuntimeIdentity?
     var state = State.header
     var deadline: Double
     /// When the connection was accepted, in start-time ticks: the peer process started before it.
@@ -67,6 +69,10 @@ final class GateServer {
     var nextRequestID: UInt64
     var stats = GateStats()
     var statsDirty = true
+    /// Accepting agent connections (startServing).
+    var serving = false
+    /// The latest `statsNow` nonce, echoed in every status report since.
+    var statsNonce: UInt64 = 0
 
     init(loop: EventLoop, listener: OwnedFD, lineage: LineageStore, control: ControlChannel) {
         self.loop = loop
@@ -76,7 +82,7 @@ final class GateServer {
         // Request ids only need to be unique per gate life; the pid keeps them apart across restarts.
         nextRequestID = UInt64(getpid()) << 32
         try? listener.setNonBlocking()
-        loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        // The listener is registered by startServing, once the supervisor says every component is ready.
         // One journal write per loop iteration instead of one per accepted request. It must reach the file
         // before anything about those requests leaves: the prover and broker links flush it before each of
         // their writes, `reply` before answering an agent, and every iteration ends with it.
@@ -307,6 +313,12 @@ final class GateServer {
             guard let peer = try? Sockets.peerCredentials(owned), admit(fd, peer) else { continue } // closes: a clean close
             let conn = StreamConnection(nonBlocking: owned) // accept4 made it non-blocking
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
+            // Kept only when the pid, read after the cgroup, still names a process started before the accept
+            // (a pid reused meanwhile names a newer one).
+            if RuntimeIdentity.instance != nil, let rt = RuntimeIdentity.read(pid: peer.pid),
+               let start = PeerObservation.startTime(peer.pid), start <= c.acceptedAt + 1 {
+                c.runtime = rt
+            }
             let cid = table.connect(fd: fd, c)
             loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(cid, ev) }
         }
@@ -408,7 +420,8 @@ final class GateServer {
             return
         }
         let now = UInt64(time(nil))
-        let obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+        var obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
+        obs.runtime = c.runtime
         switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in obs }) {
         case let .reject(token):
             reject(c, cid, token)
@@ -569,14 +582,33 @@ final class GateServer {
         }
     }
 
-    func publishStats() {
+    /// Accepting starts when the supervisor says all components are configured and linked (`serve`);
+    /// connections made before wait in the listen backlog. Later outages are answered
+    /// DENY_COMPONENT_UNAVAILABLE as before: a gate that serves never stops accepting.
+    func startServing() {
+        guard !serving else { return }
+        serving = true
+        statsDirty = true
+        loop.register(listener.raw, events: Int16(POLLIN)) { [unowned self] _ in self.acceptAll() }
+        acceptAll()
+    }
+
+    /// The counters as they stand: every decision counted was counted before its reply was written, so a
+    /// scrape that follows a received reply sees it.
+    func publishStatsNow(nonce: UInt64) {
+        statsNonce = max(statsNonce, nonce)
+        statsDirty = true
+        publishStats(reschedule: false)
+    }
+
+    func publishStats(reschedule: Bool = true) {
         if statsDirty {
             statsDirty = false
             control.reportStatus(stats.json(proverLinked: prover != nil, brokerLinked: broker != nil && brokerReady, proverStalled: proverStalled,
                                             clients: table.clientCount, unconfirmed: table.recordCount,
-                                            lineageCompactWanted: lineage.wantsCompaction))
+                                            lineageCompactWanted: lineage.wantsCompaction, serving: serving, statsNonce: statsNonce))
         }
-        loop.after(0.2) { [unowned self] in self.publishStats() }
+        if reschedule { loop.after(0.2) { [unowned self] in self.publishStats() } }
     }
 }
 
@@ -588,14 +620,15 @@ struct GateStats {
     var denials: [String: UInt64] = [:]
 
     func json(proverLinked: Bool, brokerLinked: Bool, proverStalled: Bool, clients: Int, unconfirmed: Int,
-              lineageCompactWanted: Bool = false) -> String {
+              lineageCompactWanted: Bool = false, serving: Bool = true, statsNonce: UInt64 = 0) -> String {
         let d = denials.sorted { $0.key < $1.key }.map { (k, v) in (k, JSONValue.integer(.unsigned(v))) }
         return JSONWriter.write(.object([
             ("proposals", .integer(.unsigned(proposals))), ("allow", .integer(.unsigned(allow))),
             ("constrain", .integer(.unsigned(constrain))), ("deny", .integer(.unsigned(deny))),
             ("denials", .object(d)), ("prover_linked", .bool(proverLinked)), ("broker_linked", .bool(brokerLinked)), ("prover_stalled", .bool(proverStalled)),
             ("clients", .integer(.signed(Int64(clients)))), ("unconfirmed_audits", .integer(.signed(Int64(unconfirmed)))),
-            ("lineage_compact_wanted", .bool(lineageCompactWanted)),
+            ("lineage_compact_wanted", .bool(lineageCompactWanted)), ("serving", .bool(serving)),
+            ("stats_nonce", .integer(.unsigned(statsNonce))),
         ]))
     }
 }

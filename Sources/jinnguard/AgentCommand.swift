@@ -7,7 +7,7 @@ import JGJSON
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Operator actions on an agent of the running daemon.",
-        subcommands: [ResetCounter.self])
+        subcommands: [ResetCounter.self, AgentRun.self])
 
     struct ResetCounter: ParsableCommand {
         static let configuration = CommandConfiguration(

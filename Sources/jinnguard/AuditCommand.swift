@@ -8,12 +8,21 @@ struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Audit log tools.", subcommands: [Verify.self, Show.self, Erase.self])
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.")
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.",
+            discussion: "Exit codes: 0 the chain (and with --pubkey every signed checkpoint) verifies; 1 it does not (the first bad line is named); 2 the log (or the key) cannot be read.")
         @Argument(help: "The audit log (default: ./jinnguard-state/audit.jsonl, else the installed /var/lib/jinnguard/audit.jsonl).") var path = InstalledLayout.defaultStateDir() + "/audit.jsonl"
         @Option(help: "The broker's exported checkpoint key (audit-signing.pub, hex): every checkpoint in <log>.manifests must verify under it, and the log must reach the highest attested index.")
         var pubkey: String?
 
         func run() throws {
+            // A log that is not there is not a log that fails: say which, and exit 2 (not 1).
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                print("\(path): cannot read: \(String(cString: strerror(errno)))")
+                throw ExitCode(2)
+            }
+            close(fd)
             let r = AuditVerifier.verify(path: path)
             guard r.ok else {
                 print("\(path): FAILED at line \(r.firstBadLine.map(String.init) ?? "?"): \(r.reason ?? "unknown")")

@@ -32,6 +32,11 @@ enum EmbeddedDefaults {
         # required (default): a sandbox layer that cannot be applied refuses the run (DENY_SANDBOX_UNAVAILABLE);
         # best_effort: the run goes ahead without it, audited as sandbox_missing, and health says degraded.
         sandbox_mode: required
+        # Brokered file_write: relative paths land in the workspace; writable_paths lists absolute directories
+        # it may also write below (e.g. [/tmp/research]). require_sandbox_namespace: true refuses requests that
+        # do not come from this agent's locked runtime (`jinnguard agent run --agent research_agent -- CMD`).
+        writable_paths: []
+        require_sandbox_namespace: false
         allowed_intents: []
         allowed_executables: []
         max_sequence_quota: 500   # decisions of this agent over all its processes (0 = unlimited)

@@ -14,6 +14,8 @@ struct KeyLoader {
     var previousFile: String?
     var previousValidUntil: UInt64?
     var agentDir: String?
+    /// The default directory (<state>/agent-keys): made at start when missing; an explicit one must exist.
+    var agentDirIsDefault = false
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
@@ -46,7 +48,15 @@ struct KeyLoader {
             throw Failure(description: "--previous-secret-file and --previous-secret-valid-until go together")
         }
         var agents: [String: [[UInt8]]] = [:]
-        if let dir = agentDir { agents = try Self.readAgentDir(dir) }
+        if let dir = agentDir {
+            if agentDirIsDefault { try? AgentKeyFiles.prepare(dir) }
+            agents = try Self.readAgentDir(dir)
+            // A rotated agent key stays accepted until its expiry (`jinnguard keys rotate`).
+            let now = UInt64(time(nil))
+            for (id, p) in AgentKeyFiles.previousKeys(dir: dir) where p.validUntil >= now && agents[id] != nil {
+                agents[id]! += p.forms
+            }
+        }
         current.removeAll { $0.isEmpty }
         guard !current.isEmpty else { throw Failure(description: "the HMAC key from \(source) is empty") }
         return (KeySet(current: current, previous: previous, previousValidUntil: previousValidUntil ?? 0, agentKeys: agents), source)

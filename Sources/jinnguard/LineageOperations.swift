@@ -118,6 +118,7 @@ extension Supervisor {
         loop.unregister(fd)
         c.fd.close()
         for (tag, w) in lineageOps.waiting where w.fd == fd { lineageOps.waiting[tag] = nil }
+        keyOps.waiting.removeAll { $0.fd == fd }
     }
 
     func operatorReadable(_ fd: Int32, _ peer: PeerCredentials) {
@@ -137,6 +138,7 @@ extension Supervisor {
         guard c.input.count >= Frame.headerSize + len else { return }
         loop.setEvents(fd, 0)
         let body = Array(c.input[Frame.headerSize..<Frame.headerSize + len])
+        if let v = try? JSONParser.parse(body), v["command"]?.stringValue == "keys" { keysRequest(fd, v, peer); return }
         guard let v = try? JSONParser.parse(body), v["command"]?.stringValue == "reset-counter",
               let agent = v["agent"]?.stringValue else {
             operatorReply(fd, ok: false, message: "unknown request"); closeOperator(fd); return

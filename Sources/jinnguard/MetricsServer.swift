@@ -20,6 +20,14 @@ final class MetricsServer {
 
     /// Per-component details for /healthz (kernel planes with active/inactive and the reason).
     var details: () -> JSONValue = { .object([]) }
+    /// Asks the gate for its counters now with this nonce; false when no gate can answer. A scrape waits
+    /// for the report that echoes it (at most `refreshLimit`), so it counts every decision whose reply was
+    /// sent before it, and an older report still in flight does not answer it.
+    var refresh: (UInt64) -> Bool = { _ in false }
+    static let refreshLimit = 1.0
+    /// Scrapes waiting for the gate's fresh counters, with the nonce each waits for.
+    var waitingScrapes: [(fd: Int32, nonce: UInt64)] = []
+    var nextNonce: UInt64 = 1
 
     init(port: UInt16, loop: EventLoop, health: @escaping () -> (Bool, String)) throws(SystemError) {
         self.loop = loop
@@ -53,6 +61,10 @@ final class MetricsServer {
             last[key] = n
             if delta > 0 { counter().increment(by: Int64(delta)) }
         }
+        // Scrapes waiting for this report (or an earlier nonce) are answered once the counters are in.
+        var echoed: UInt64?
+        if case let .integer(i)? = v["stats_nonce"] { echoed = i.uint64 }
+        defer { if let echoed { answerWaitingScrapes(upTo: echoed) } }
         bump("proposals", v["proposals"]) { proposals }
         for verdict in ["allow", "constrain", "deny"] {
             bump(verdict, v[verdict]) { Metrics.Counter(label: "jinnguard_decisions_total", dimensions: [("verdict", verdict)]) }
@@ -77,6 +89,7 @@ final class MetricsServer {
     }
 
     func drop(_ fd: Int32) {
+        waitingScrapes.removeAll { $0.fd == fd }
         guard let (c, _) = conns.removeValue(forKey: fd) else { return }
         loop.unregister(fd)
         c.fd.close()
@@ -100,7 +113,16 @@ final class MetricsServer {
         guard parts.count >= 2, parts[0] == "GET" else { respond(c, fd, 405, "only GET\n", "text/plain"); return }
         switch parts[1] {
         case "/metrics":
-            respond(c, fd, 200, registry.emitToString(), "text/plain; version=0.0.4")
+            loop.setEvents(fd, 0)
+            if waitingScrapes.contains(where: { $0.fd == fd }) { return }
+            let nonce = nextNonce
+            nextNonce += 1
+            if refresh(nonce) {
+                waitingScrapes.append((fd, nonce))
+                loop.after(Self.refreshLimit) { [weak self] in self?.answerWaitingScrapes(only: fd) }
+            } else {
+                respond(c, fd, 200, registry.emitToString(), "text/plain; version=0.0.4")
+            }
         case "/healthz":
             let (ok, why) = health()
             let body = JSONWriter.write(.object([("status", .string(ok ? "ok" : "unavailable")), ("reason", .string(why)),
@@ -108,6 +130,18 @@ final class MetricsServer {
             respond(c, fd, ok ? 200 : 503, body, "application/json")
         default:
             respond(c, fd, 404, "not found\n", "text/plain")
+        }
+    }
+
+    /// The gate answered (or did not in time): waiting scrapes get the counters as they now stand.
+    func answerWaitingScrapes(only: Int32? = nil, upTo: UInt64 = .max) {
+        let fds = waitingScrapes.filter { ($0.fd == only || only == nil) && $0.nonce <= upTo }.map(\.fd)
+        waitingScrapes.removeAll { fds.contains($0.fd) }
+        guard !fds.isEmpty else { return }
+        let text = registry.emitToString()
+        for fd in fds {
+            guard let (c, _) = conns[fd] else { continue }
+            respond(c, fd, 200, text, "text/plain; version=0.0.4")
         }
     }
 

@@ -56,6 +56,8 @@ final class Supervisor {
     /// `policy` as the components receive it (CanonicalPolicy): they link no YAML parser.
     var canonicalPolicy = ""
     var keySettings = ""
+    /// `jinnguard keys` requests waiting for the gate, and the next rotated key's expiry (KeyOperations.swift).
+    var keyOps = KeyOperations()
     /// Analysis warnings of the running policy: logged, and audited by the broker.
     var policyWarnings: [String] = []
     /// Journal compaction and the operator socket (LineageOperations.swift).
@@ -149,6 +151,7 @@ final class Supervisor {
                                                    ("responsive", .bool(self.responsive(c)))]))
                          }))])
             }
+            metrics?.refresh = { [unowned self] in self.askGateForStats(nonce: $0) }
         }
         // Last: the workspaces are mounted only once nothing else can refuse the start (a refused start
         // leaves nothing mounted behind).
@@ -168,6 +171,7 @@ final class Supervisor {
         }
         statusTick()
         startLiveness()
+        scheduleKeyExpiry()
         // Start-up must finish in bounded time, or it fails with the reason (under systemd each unit has
         // its own start timeout, and units may come later).
         loop.after(60) { [unowned self] in
@@ -225,6 +229,8 @@ final class Supervisor {
     func adopt(_ c: Component, pid: pid_t, control ours: OwnedFD) {
         guard let child = children[c] else { return }
         child.pid = pid
+        // A new gate's status is its own: until it reports, it is not serving (checkReady tells it to).
+        if c == .gate { child.status = .object([]) }
         child.startedAt = Monotonic.now
         child.configured = false
         child.liveness = Liveness(now: Monotonic.now)
@@ -327,8 +333,10 @@ final class Supervisor {
                 Log.info("\(c.rawValue) configured: \(msg)")
                 writeStatus()
                 checkReady()
+                if c == .gate { keysTaken(ok: true) }
             } else {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
+                if c == .gate { keysTaken(ok: false) }
                 // Under systemd the unit stays unready (Type=notify) and its start times out; the others run on.
                 if !announcedReady && settings.rendezvous == nil { shutdown(code: 1) }
             }
@@ -389,9 +397,14 @@ final class Supervisor {
     }
 
     func checkReady() {
-        guard !announcedReady, children.values.allSatisfy({ $0.configured }) else { return }
+        guard children.values.allSatisfy({ $0.configured }) else { return }
         // Ready means requests can be decided: the gate has reported both of its links up.
         guard let g = children[.gate]?.status, g["prover_linked"] == .bool(true), g["broker_linked"] == .bool(true) else { return }
+        // Only now does the gate accept agent connections (a restarted gate too); earlier ones wait.
+        if g["serving"] != .bool(true), let gate = children[.gate]?.control {
+            gate.send(LinkWriter(type: ControlRequest.serve.rawValue))
+        }
+        guard !announcedReady else { return }
         announcedReady = true
         // What `jinnguard status` reads is current before anyone is told the daemon is ready.
         writeStatus()
@@ -400,6 +413,7 @@ final class Supervisor {
         line += "lineage=\(settings.lineageFile) workspace=\(settings.stateDir)/workspace audit_pubkey=\(settings.stateDir)/audit-signing.pub pid=\(getpid()) \(pids)"
         if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
         print(line)
+        print(FirstRequestHint.text(stateDir: settings.stateDir, socketPath: settings.socketPath, policy: policy))
         fflush(stdout)
     }
 
@@ -449,6 +463,7 @@ final class Supervisor {
             policy = p
             setWarnings(warnings)
             do { try workspaces.prepare(p) } catch { Log.error("SIGHUP: workspaces: \(error)") }
+            if let (keys, _) = try? settings.keys.load() { keySettings = KeyLoader.settingsJSON(keys) } else { Log.error("SIGHUP: keys did not load, the running ones stay") }
             Log.info("SIGHUP: policy \(settings.policyFile) reloaded (\(p.agents.count) agents)")
             for c in Component.allCases where children[c]?.control != nil { sendConfigure(c) }
         } catch {

@@ -8,12 +8,15 @@ struct JinnGuard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jinnguard",
         abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
-        subcommands: [Run.self, Rendezvous.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self],
+        discussion: EnvironmentHelp.overview,
+        subcommands: [Run.self, Rendezvous.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self,
+                      KeyCommand.self, ValidateCommand.self],
         defaultSubcommand: Run.self)
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start the four components and supervise them (the default).")
+    static let configuration = CommandConfiguration(abstract: "Start the four components and supervise them (the default).",
+                                                    discussion: EnvironmentHelp.run)
 
     @Option(help: "State directory for everything not given explicitly.") var stateDir = "jinnguard-state"
     @Option(help: "Agent socket path.") var socketPath: String?
@@ -24,7 +27,7 @@ struct Run: ParsableCommand {
     @Option(help: "Shared HMAC key file (also JINNGUARD_SECRET_FILE).") var secretFile: String?
     @Option(help: "Previous HMAC key file, accepted until --previous-secret-valid-until.") var previousSecretFile: String?
     @Option(help: "Unix seconds until which the previous key is accepted.") var previousSecretValidUntil: UInt64?
-    @Option(help: "Directory of per-agent key files named after agent ids.") var agentSecretDir: String?
+    @Option(help: "Directory of per-agent key files named after agent ids (also JINNGUARD_AGENT_SECRET_DIR; default <state-dir>/agent-keys, written by `jinnguard keys`).") var agentSecretDir: String?
     @Option(help: "Reserved uids for the agents' tools, <first>-<last> (also JINNGUARD_TOOL_UID_RANGE); each agent gets one, kept in <state>/tool-uids.")
     var toolUidRange: String?
     @Option(help: "Agent connections the gate keeps per peer uid (also JINNGUARD_MAX_CONNECTIONS_PER_UID; default 1024).")
@@ -41,6 +44,7 @@ struct Run: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let state = absolute(stateDir)
         let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }
+        let explicitAgentDir = agentSecretDir ?? getenv("JINNGUARD_AGENT_SECRET_DIR").map { String(cString: $0) }
         do {
             // Each component's own user, and the state directory laid out for them (StateLayout).
             let users = try ComponentUsers.ensure()
@@ -72,12 +76,15 @@ struct Run: ParsableCommand {
                 policyFile: policyPath!, stateDir: state, metricsPort: metricsPort,
                 keys: KeyLoader(secretFile: explicitSecret.map(absolute),
                                 defaultSecretFile: generatedSecretFile ?? state + "/secret", previousFile: previousSecretFile.map(absolute),
-                                previousValidUntil: previousSecretValidUntil, agentDir: agentSecretDir.map(absolute)))
+                                previousValidUntil: previousSecretValidUntil,
+                                agentDir: absolute(explicitAgentDir ?? state + "/agent-keys"), agentDirIsDefault: explicitAgentDir == nil))
             var supSettings = settings
             if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
                 do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
             }
             supSettings.rendezvous = rendezvous
+            // The gate names the agent of a peer running in this daemon's agent cgroups (RuntimeIdentity).
+            setenv("JINNGUARD_KERNEL_INSTANCE", KernelInstance.name(stateDir: state), 1)
             let sup = Supervisor(settings: supSettings)
             try sup.prepare()
             Log.info("socket \(settings.socketPath), audit log \(settings.auditLog), policy \(settings.policyFile), lineage \(settings.lineageFile)")
@@ -119,4 +126,4 @@ func writeFile(_ path: String, _ text: String) throws {
     guard write(fd, b, b.count) == b.count else { throw SystemError("write \(path)") }
 }
 
-JinnGuard.main()
+CommandLine.exitWithParsedCommand(JinnGuard.self)

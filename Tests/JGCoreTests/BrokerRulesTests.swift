@@ -56,6 +56,7 @@ import JGSandbox
         #expect(SeccompProfiles.gate == (try words("jg-gate.deny")))
         #expect(SeccompProfiles.prover == (try words("jg-prover.deny")))
         #expect(SeccompProfiles.tool == (try words("tool.deny")))
+        #expect(SeccompProfiles.locked == (try words("locked.deny")))
     }
 }
 

@@ -21,6 +21,8 @@ enum {
     JG_TOOL_VIEW = 1 << 10,          /* a new root holding only the listed paths (pivot_root) */
     JG_TOOL_LANDLOCK_SCOPE = 1 << 11, /* abstract UNIX sockets and signals scoped (Landlock ABI 6) */
     JG_TOOL_IPCNS = 1 << 12,         /* IPC and UTS namespaces */
+    JG_TOOL_CGROUPNS = 1 << 13,      /* a cgroup namespace rooted at the process's cgroup */
+    JG_TOOL_PRIVATE_RUN = 1 << 14,   /* a private /run (tmpfs) */
 };
 
 /// Steps that never degrade: their failure always fails the start.
@@ -36,8 +38,13 @@ typedef struct {
     const char *workspace_access; /* how the caller reaches it on the host (through a directory descriptor,
                                      /proc/self/fd/N/...), or NULL for `workspace`; same last component */
     unsigned uid, gid;
+    int in_fd;                   /* stdin, or -1 for /dev/null */
     int out_fd, err_fd;
+    int new_session;             /* setsid() rather than a process group of its own (a locked agent) */
     int cgroup_procs_fd;         /* cgroup.procs of the run's cgroup, or -1 */
+    int cgroup_dir_fd;           /* the run's cgroup directory, or -1: the child is started in it (clone3
+                                    CLONE_INTO_CGROUP), skipping a migration that waits for an RCU grace
+                                    period; cgroup.procs is the fallback */
     uint64_t rlimit_cpu_seconds, rlimit_as_bytes, rlimit_fsize_bytes, rlimit_nproc, rlimit_nofile;
     const void *seccomp_filter;  /* struct sock_filter[], or NULL */
     unsigned short seccomp_len;
@@ -46,6 +53,12 @@ typedef struct {
     const char *const *devices;      /* NULL-terminated: /dev/NAME bound into the view's /dev */
     const char *const *exposed_paths; /* NULL-terminated: bound read-only at the same path, last of all (a
                                          locked agent's Jinn Guard socket); never below a hidden directory */
+    const char *const *exposed_views; /* NULL, or as many entries as exposed_paths: where each shows in the
+                                         view (NULL entry or "" = the same path) */
+    const char *inside_path;     /* NULL, or a file created in the view's private /run or /tmp (0400, the
+                                    process's own): a key readable inside only */
+    const void *inside_data;
+    size_t inside_len;
     unsigned tmp_mb;             /* size of the private /tmp */
     unsigned layers;             /* JG_TOOL_* wanted */
     unsigned required;           /* JG_TOOL_* whose failure fails the start (the rest are skipped) */

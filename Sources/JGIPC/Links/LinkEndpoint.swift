@@ -252,6 +252,10 @@ public final class ControlChannel {
             return onRequest(.auditEvent, &r, nil)
         case .lineageCompact?:
             return onRequest(.lineageCompact, &r, fds.isEmpty ? nil : fds.removeFirst())
+        case .serve?:
+            return onRequest(.serve, &r, nil)
+        case .statsNow?:
+            return onRequest(.statsNow, &r, nil)
         case nil:
             return false
         }

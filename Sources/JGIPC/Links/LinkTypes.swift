@@ -30,6 +30,12 @@ public enum ControlRequest: UInt8, Sendable {
     case handoff = 20
     /// rendezvous only: (no fields) the handoff is complete; the connection is the control link from now on
     case handoffDone = 21
+    /// → jg-gate, no fields: every component is configured and linked; start accepting agent connections
+    /// (until then they wait in the listen backlog, so a first request is never DENY_COMPONENT_UNAVAILABLE)
+    case serve = 40
+    /// → jg-gate: nonce (u64): report `status` now, carrying `stats_nonce` = this nonce (a /metrics scrape
+    /// waits for it, so it counts every reply sent before it, never an older report still in flight)
+    case statsNow = 41
 }
 
 /// Component → supervisor.

@@ -53,7 +53,10 @@ public struct PermitTable: Sendable {
         switch (from, to) {
         case (.supervisor, .component(let c)):
             var l = [Permit(R.configure.rawValue), Permit(R.link.rawValue), Permit(R.ping.rawValue)]
-            if c == .gate { l += [Permit(R.peerObservation.rawValue), Permit(R.resetCounter.rawValue), Permit(R.lineageCompact.rawValue)] }
+            if c == .gate {
+                l += [Permit(R.peerObservation.rawValue), Permit(R.resetCounter.rawValue), Permit(R.lineageCompact.rawValue),
+                      Permit(R.serve.rawValue), Permit(R.statsNow.rawValue)]
+            }
             if c == .broker { l.append(Permit(R.auditEvent.rawValue)) }
             // handoff/handoffDone belong to the rendezvous handshake only (SystemdComponent), never to this link.
             return l

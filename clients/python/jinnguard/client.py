@@ -12,9 +12,14 @@ import threading
 import time
 from typing import Any, Dict, Optional, Union
 
+from .verdict import GuardVerdict
+
 PROTOCOL_VERSION = 1
 MAX_BODY = 4 * 1024 * 1024  # 4 MiB, accepted; one byte more is refused
 DEFAULT_SOCKET = "/tmp/jinnguard.sock"
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_SOCKET_TIMEOUT_SECS = DEFAULT_TIMEOUT  # the original SDK's name
+MAX_RESPONSE_BYTES = MAX_BODY
 HEADER = struct.Struct(">IB")
 
 BytesLike = Union[bytes, bytearray, str]
@@ -30,6 +35,13 @@ class TransportError(JinnGuardError):
 
 class ProtocolError(JinnGuardError):
     """The daemon answered something that does not follow the reply grammar."""
+
+
+class ConfigurationError(JinnGuardError, KeyError):
+    """No secret, or a secret file that cannot be read (a KeyError too, as the original SDK raised)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class JinnGuardDenied(JinnGuardError):
@@ -53,20 +65,60 @@ def resolve_socket_path(socket_path: Optional[str] = None) -> str:
     return DEFAULT_SOCKET
 
 
-def resolve_secret(secret: Optional[BytesLike] = None) -> Optional[bytes]:
-    """Explicit secret, else JINN_GUARD_SECRET, else the file named by JINN_GUARD_SECRET_FILE or
-    JINNGUARD_SECRET_FILE (whitespace-stripped at both ends). None when nothing is configured."""
+def resolve_secret(secret: Optional[BytesLike] = None, secret_file: Optional[str] = None) -> Optional[bytes]:
+    """Explicit secret, else the explicit secret file, else JINN_GUARD_SECRET, else the file named by
+    JINN_GUARD_SECRET_FILE or JINNGUARD_SECRET_FILE (whitespace-stripped at both ends). None when
+    nothing is configured; ConfigurationError when a named file cannot be read."""
     if secret is not None:
         return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    env = os.environ.get("JINN_GUARD_SECRET")
-    if env:
-        return env.encode("utf-8")
-    for var in ("JINN_GUARD_SECRET_FILE", "JINNGUARD_SECRET_FILE"):
-        path = os.environ.get(var)
-        if path:
-            with open(path, "rb") as fh:
-                return fh.read().strip()
+    if secret_file is None:
+        env = os.environ.get("JINN_GUARD_SECRET")
+        if env:
+            return env.encode("utf-8")
+        secret_file = os.environ.get("JINN_GUARD_SECRET_FILE") or os.environ.get("JINNGUARD_SECRET_FILE")
+    if secret_file:
+        return read_secret_file(secret_file)
     return None
+
+
+def read_secret_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().strip()
+    except PermissionError as exc:
+        raise ConfigurationError(
+            f"cannot read the key file {path}: permission denied. Ask root for a key of your own: "
+            f"jinnguard keys issue --agent AGENT_ID --user {_user_name()}") from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the key file {path}: {exc.strerror or exc}") from exc
+
+
+def _user_name() -> str:
+    try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.getuid())
+
+
+def default_socket_path() -> str:
+    """The original SDK's name for resolve_socket_path()."""
+    return resolve_socket_path()
+
+
+def load_guard_secret() -> bytes:
+    """The original SDK's loader: like resolve_secret(), but raises when nothing is configured."""
+    key = resolve_secret()
+    if key is None:
+        raise ConfigurationError("CRITICAL_SECURITY_HALT: set JINN_GUARD_SECRET or "
+                                 "JINN_GUARD_SECRET_FILE before creating a JinnGuardClient.")
+    return key
+
+
+def default_agent_id() -> Optional[str]:
+    """JINN_AGENT_ID, JINNGUARD_AGENT_ID or JINN_GUARD_AGENT_ID (the original SDK's agent identity)."""
+    return (os.environ.get("JINN_AGENT_ID") or os.environ.get("JINNGUARD_AGENT_ID")
+            or os.environ.get("JINN_GUARD_AGENT_ID"))
 
 
 # --------------------------------------------------------------------------- wire helpers
@@ -112,6 +164,18 @@ class Reply:
     @property
     def denied(self) -> bool:
         return not self.allowed
+
+    @property
+    def constrained(self) -> bool:
+        return self.token == "CONSTRAIN"
+
+    @property
+    def signal(self) -> str:
+        """The reply's first line, e.g. ``SIGNAL: ALLOW``."""
+        return "SIGNAL: " + self.token
+
+    def __str__(self) -> str:
+        return self.token
 
     def __repr__(self) -> str:
         return f"Reply(token={self.token!r}, result={self.result!r}, constraints={self.constraints!r})"
@@ -195,8 +259,9 @@ def read_reply_body(sock: socket.socket) -> bytes:
 # --------------------------------------------------------------------------- sequence counters
 
 class Sequence:
-    """Strictly increasing sequence counters that start from the clock (microseconds since the
-    epoch), so that a restarted client never reuses a number the daemon has already accepted."""
+    """Strictly increasing sequence counters that start from the clock (nanoseconds since the epoch,
+    the original SDK's scale), so that a restarted client, another process of the same agent, or code
+    written for the original SDK never reuses a number the daemon has already accepted."""
 
     def __init__(self, start: Optional[int] = None):
         self._lock = threading.Lock()
@@ -204,7 +269,7 @@ class Sequence:
 
     def next(self) -> int:
         with self._lock:
-            now = time.time_ns() // 1000
+            now = time.time_ns()
             self._last = max(self._last + 1, now)
             return self._last
 
@@ -247,19 +312,55 @@ def build_proposal(agent_id: Optional[str], intent_name: Optional[str], sequence
     return payload
 
 
+_UNSET: Any = object()
+
+
 class JinnGuardClient:
-    def __init__(self, socket_path: Optional[str] = None, secret: Optional[BytesLike] = None,
-                 timeout: float = 5.0):
+    """A client of one daemon.
+
+    Our API: ``propose(agent_id, intent, [sequence_counter], ...) -> Reply`` (counters from the
+    client's clock-based Sequence when not given), ``connect()`` for a connection of several requests,
+    and ``with JinnGuardClient(...) as c:`` to keep one connection open across ``propose`` calls
+    (reopened when the daemon closes it, e.g. after a DENY).
+
+    The original SDK's API: ``send_proposal(proposal, risk_score=..., ...) -> str`` (the reply text or
+    ``TRANSPORT_ERROR: ...``, never an exception) and the constructor
+    ``JinnGuardClient(socket_path=None, timeout=5.0, max_response_bytes=4 MiB)``; a number in the second
+    position is taken as the timeout, as the original read it.
+
+    Socket: ``socket_path``, else JINN_GUARD_SOCKET, JINNGUARD_SOCKET, /tmp/jinnguard.sock.
+    Key: ``secret`` (or ``secret_key``), ``secret_file``, else JINN_GUARD_SECRET, JINN_GUARD_SECRET_FILE,
+    JINNGUARD_SECRET_FILE. Agent: ``agent_id``, used when ``propose`` is not given one.
+    """
+
+    def __init__(self, socket_path: Optional[str] = None, secret: Any = None,
+                 timeout: float = DEFAULT_TIMEOUT, max_response_bytes: int = MAX_BODY, *,
+                 secret_file: Optional[str] = None, secret_key: Optional[BytesLike] = None,
+                 agent_id: Optional[str] = None, keep_alive: bool = False):
+        if isinstance(secret, (int, float)) and not isinstance(secret, bool):
+            # JinnGuardClient(path, 2.0): the original SDK's second parameter was the timeout.
+            timeout, secret = float(secret), None
+        if secret is None:
+            secret = secret_key
         self.socket_path = resolve_socket_path(socket_path)
-        self._secret = resolve_secret(secret)
-        self.timeout = timeout
+        self._secret = resolve_secret(secret, secret_file)
+        self.timeout = float(timeout)
+        self.max_response_bytes = int(max_response_bytes)
+        self.agent_id = agent_id
+        self.keep_alive = keep_alive
         self._sequence = Sequence()
+        self._kept: Optional[Connection] = None
+        self._lock = threading.Lock()
+        # The original SDK's last socket (it exposed it as `sock`).
+        self.sock: Optional[socket.socket] = None
 
     # -- signing -------------------------------------------------------------
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            raise JinnGuardError("no secret: set JINN_GUARD_SECRET or JINN_GUARD_SECRET_FILE")
+            raise ConfigurationError("no secret: pass secret= or secret_file=, or set JINN_GUARD_SECRET or "
+                                     "JINN_GUARD_SECRET_FILE (an ordinary user gets a key of their own with "
+                                     "`jinnguard keys issue --agent AGENT_ID --user NAME`, run as root)")
         return self._secret
 
     def sign(self, payload_str: str) -> str:
@@ -276,7 +377,8 @@ class JinnGuardClient:
     def next_sequence(self) -> int:
         return self._sequence.next()
 
-    def proposal_frame(self, agent_id, intent_name, sequence_counter, **kwargs) -> bytes:
+    def proposal_frame(self, agent_id: Optional[str], intent_name: Optional[str], sequence_counter: int,
+                       **kwargs: Any) -> bytes:
         return frame(self.envelope(build_proposal(agent_id, intent_name, sequence_counter, **kwargs)))
 
     # -- transport ------------------------------------------------------------
@@ -284,24 +386,155 @@ class JinnGuardClient:
         return Connection(self, self.socket_path, self.timeout)
 
     def send_frame(self, data: bytes) -> Reply:
-        """One connection, one request, one reply."""
-        with self.connect() as conn:
-            return conn.send_frame(data)
+        """One request and its reply: on the kept connection when keep_alive (or inside ``with``),
+        else on a fresh one."""
+        if not self.keep_alive:
+            with self.connect() as conn:
+                return conn.send_frame(data)
+        with self._lock:
+            for attempt in (0, 1):
+                conn = self._kept
+                if conn is None or conn.closed:
+                    conn = self._kept = self.connect()
+                try:
+                    return conn.send_frame(data)
+                except _NotDelivered:
+                    # The daemon had closed the kept connection (idle, or after a DENY) before this
+                    # request reached it: nothing was decided, so it is safe to send it once more.
+                    self._kept = None
+                    if attempt:
+                        raise
+            raise TransportError("unreachable")
 
-    def propose(self, agent_id: Optional[str], intent_name: Optional[str], sequence_counter: int,
-                action_risk_score: Optional[float] = None,
+    def propose(self, agent_id: Optional[str] = _UNSET, intent_name: Optional[str] = None,
+                sequence_counter: Optional[int] = None, action_risk_score: Optional[float] = None,
                 context_vars: Optional[Dict[str, float]] = None,
                 proposed_action: Optional[dict] = None, execute: bool = False, **extra: Any) -> Reply:
-        """Send one proposal on a fresh connection (as the original SDK did)."""
+        """Send one proposal; returns the Reply (ALLOW, CONSTRAIN or DENY_*). ``agent_id`` defaults to
+        the client's; ``sequence_counter`` to the client's next counter."""
+        if agent_id is _UNSET:
+            agent_id = self.agent_id
+        if sequence_counter is None:
+            sequence_counter = self.next_sequence()
         return self.send_frame(self.proposal_frame(
             agent_id, intent_name, sequence_counter, action_risk_score=action_risk_score,
             context_vars=context_vars, proposed_action=proposed_action, execute=execute, **extra))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._kept is not None:
+                self._kept.close()
+                self._kept = None
+
+    def __enter__(self) -> "JinnGuardClient":
+        self.keep_alive = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the original SDK's API ------------------------------------------------
+    def _next_sequence(self) -> int:
+        return self.next_sequence()
+
+    def _read_n(self, n: int) -> bytes:
+        assert self.sock is not None
+        data = bytearray()
+        while len(data) < n:
+            packet = self.sock.recv(n - len(data))
+            if not packet:
+                break
+            data.extend(packet)
+        return bytes(data)
+
+    def send_proposal(self, proposal: Union[str, Dict[str, Any]], risk_score: Optional[float] = None,
+                      sequence_counter: Optional[int] = None, privilege: float = 0.0,
+                      prompt: Optional[str] = None, plan: Optional[str] = None,
+                      source_code: Optional[str] = None, requested_capabilities: Optional[list] = None,
+                      execute: bool = False) -> str:
+        """The original SDK's call: ``proposal`` is an intent name or a whole proposal dict; returns the
+        reply text (``SIGNAL: ...``) or ``TRANSPORT_ERROR: <why>``, one connection per call. Wrap it in
+        GuardVerdict to read it."""
+        payload = self._build_payload(proposal, risk_score=risk_score, sequence_counter=sequence_counter,
+                                      privilege=privilege, prompt=prompt, plan=plan, source_code=source_code,
+                                      requested_capabilities=requested_capabilities, execute=execute)
+        try:
+            data = self.proposal_bytes(payload)
+        except JinnGuardError as exc:
+            return f"TRANSPORT_ERROR: {exc}"
+        try:
+            # socket.socket looked up here, at call time: the original SDK's tests patch it.
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(self.socket_path)
+            self.sock.sendall(data)
+            resp_header = self._read_n(5)
+            if len(resp_header) < 5:
+                return "TRANSPORT_ERROR: Truncated response header"
+            resp_len, resp_ver = HEADER.unpack(resp_header)
+            if resp_ver != 1:
+                return f"TRANSPORT_ERROR: Unsupported response frame version {resp_ver}"
+            if resp_len > self.max_response_bytes:
+                return f"TRANSPORT_ERROR: Response frame too large ({resp_len} > {self.max_response_bytes})"
+            resp_data = self._read_n(resp_len)
+            if len(resp_data) < resp_len:
+                return "TRANSPORT_ERROR: Truncated response body"
+            return resp_data.decode("utf-8")
+        except socket.timeout:
+            return "TRANSPORT_ERROR: Socket timeout"
+        except Exception as e:  # the original's contract: a string, never an exception
+            return f"TRANSPORT_ERROR: {e}"
+        finally:
+            if self.sock:
+                self.sock.close()
+
+    def proposal_bytes(self, payload: Dict[str, Any]) -> bytes:
+        """The framed, signed envelope of a payload dict (its keys in their order)."""
+        return frame(self.envelope(payload))
+
+    def _build_payload(self, proposal: Union[str, Dict[str, Any]], risk_score: Optional[float],
+                       sequence_counter: Optional[int], privilege: float, prompt: Optional[str],
+                       plan: Optional[str], source_code: Optional[str],
+                       requested_capabilities: Optional[list], execute: bool) -> Dict[str, Any]:
+        """The original SDK's payload: the same keys in the same order."""
+        if isinstance(proposal, dict):
+            payload = dict(proposal)
+        else:
+            seq = int(sequence_counter) if sequence_counter is not None else self._next_sequence()
+            payload = {
+                "intent_name": str(proposal),
+                "session_privilege_bit": float(privilege),
+                "action_risk_score": float(risk_score if risk_score is not None else 0.0),
+                "sequence_counter": seq,
+            }
+            if self.agent_id is not None:
+                payload["agent_id"] = self.agent_id
+        if prompt is not None:
+            payload["prompt"] = prompt
+        if plan is not None:
+            payload["plan"] = plan
+        if source_code is not None:
+            payload["source_code"] = source_code
+        if requested_capabilities is not None:
+            payload["requested_capabilities"] = list(requested_capabilities)
+        if execute:
+            payload["execute"] = True
+        if "sequence_counter" not in payload:
+            payload["sequence_counter"] = int(sequence_counter) if sequence_counter is not None else self._next_sequence()
+        payload.setdefault("session_privilege_bit", float(privilege))
+        if risk_score is not None:
+            payload.setdefault("action_risk_score", float(risk_score))
+        return payload
+
+
+class _NotDelivered(TransportError):
+    """The request could not be written: the daemon never saw it."""
 
 
 class Connection:
     """Several requests on one connection. The daemon closes after any DENY."""
 
-    def __init__(self, client: JinnGuardClient, socket_path: str, timeout: float = 5.0):
+    def __init__(self, client: JinnGuardClient, socket_path: str, timeout: float = DEFAULT_TIMEOUT):
         self.client = client
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -309,7 +542,7 @@ class Connection:
             self.sock.connect(socket_path)
         except OSError as exc:
             self.sock.close()
-            raise TransportError(f"cannot connect to {socket_path}: {exc}") from exc
+            raise TransportError(_connect_hint(socket_path, exc)) from exc
         self.closed = False
 
     def send_frame(self, data: bytes) -> Reply:
@@ -319,7 +552,7 @@ class Connection:
             self.sock.sendall(data)
         except OSError as exc:
             self.close()
-            raise TransportError(f"send failed: {exc}") from exc
+            raise _NotDelivered(f"send failed: {exc}") from exc
         try:
             reply = parse_reply(read_reply_body(self.sock))
         except JinnGuardError:
@@ -329,7 +562,10 @@ class Connection:
             self.close()
         return reply
 
-    def propose(self, agent_id, intent_name, sequence_counter, **kwargs) -> Reply:
+    def propose(self, agent_id: Optional[str], intent_name: Optional[str], sequence_counter: Optional[int] = None,
+                **kwargs: Any) -> Reply:
+        if sequence_counter is None:
+            sequence_counter = self.client.next_sequence()
         return self.send_frame(self.client.proposal_frame(agent_id, intent_name, sequence_counter, **kwargs))
 
     def close(self) -> None:
@@ -343,19 +579,51 @@ class Connection:
     def __enter__(self) -> "Connection":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-class Guard:
-    """`Guard(client, agent_id).check(intent, ...)` returns the Reply when allowed (ALLOW or
-    CONSTRAIN) and raises JinnGuardDenied(token) otherwise."""
+def _connect_hint(path: str, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"cannot connect to {path}: no such socket (is the daemon running? `make run` starts it)"
+    if isinstance(exc, PermissionError):
+        return (f"cannot connect to {path}: permission denied (every directory above the socket must be "
+                f"searchable by this user; see --socket-path and --socket-mode)")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot connect to {path}: connection refused (the daemon is not running)"
+    return f"cannot connect to {path}: {why}"
 
-    def __init__(self, client: JinnGuardClient, agent_id: str, sequence: Optional[Sequence] = None):
-        self.client = client
-        self.agent_id = agent_id
+
+class Guard:
+    """Two ways to make one:
+
+    ``Guard(client, agent_id)`` (ours): ``check(intent, ...)`` returns the Reply when allowed (ALLOW or
+    CONSTRAIN) and raises JinnGuardDenied(token) otherwise.
+
+    ``Guard(socket_path=None, agent_id=None)`` (the original SDK's): ``audit(privilege, risk_score)``,
+    ``execute_shell(command)``, ``write_file(path, contents)``, ``request(method, url)`` return a
+    GuardVerdict; the agent defaults to JINN_AGENT_ID. Both kinds have both sets of methods.
+    """
+
+    def __init__(self, client: Union[JinnGuardClient, str, None] = None, agent_id: Optional[str] = None,
+                 sequence: Optional[Sequence] = None, *, socket_path: Optional[str] = None):
+        if isinstance(client, JinnGuardClient):
+            self.client = client
+        else:
+            self.client = JinnGuardClient(socket_path=socket_path or client)
+            # The original SDK failed here, not at the first request, when no key was configured.
+            _ = self.client.secret
+        self.agent_id = agent_id or default_agent_id()
         self.sequence = sequence or Sequence()
 
+    def __enter__(self) -> "Guard":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return False
+
+    # -- ours -------------------------------------------------------------------
     def check(self, intent: Optional[str], action_risk_score: Optional[float] = None,
               context_vars: Optional[Dict[str, float]] = None, proposed_action: Optional[dict] = None,
               execute: bool = False, **extra: Any) -> Reply:
@@ -365,3 +633,46 @@ class Guard:
         if not reply.allowed:
             raise JinnGuardDenied(reply.token, reply)
         return reply
+
+    # -- the original SDK's -----------------------------------------------------
+    def audit(self, privilege: float, risk_score: float, intent_name: str = "agent_action",
+              agent_id: Optional[str] = None) -> GuardVerdict:
+        response = self.client.send_proposal(self._with_agent_id(intent_name, agent_id), risk_score=risk_score,
+                                             sequence_counter=self.sequence.next(), privilege=privilege)
+        return GuardVerdict(response)
+
+    def execute_shell(self, command: str, risk_score: float = 20.0, intent_name: str = "execute_shell",
+                      agent_id: Optional[str] = None) -> GuardVerdict:
+        """Broker-run shell command."""
+        return self._execute_proposal(self._with_agent_id({
+            "intent_name": intent_name, "action_risk_score": float(risk_score),
+            "proposed_action": {"kind": "shell_command", "command": command}}, agent_id))
+
+    def write_file(self, path: str, contents: str, risk_score: float = 15.0, intent_name: str = "write_file",
+                   agent_id: Optional[str] = None) -> GuardVerdict:
+        """Broker-performed file write."""
+        return self._execute_proposal(self._with_agent_id({
+            "intent_name": intent_name, "action_risk_score": float(risk_score),
+            "proposed_action": {"kind": "file_write", "path": path, "contents": contents}}, agent_id))
+
+    def request(self, method: str, url: str, risk_score: float = 20.0, intent_name: str = "network_request",
+                agent_id: Optional[str] = None) -> GuardVerdict:
+        """Broker-performed network request."""
+        return self._execute_proposal(self._with_agent_id({
+            "intent_name": intent_name, "action_risk_score": float(risk_score),
+            "proposed_action": {"kind": "network_request", "method": method, "url": url}}, agent_id))
+
+    def _with_agent_id(self, proposal: Union[str, Dict[str, Any]], agent_id: Optional[str] = None) -> Union[str, Dict[str, Any]]:
+        effective = agent_id or self.agent_id
+        if not effective:
+            return proposal
+        if isinstance(proposal, dict):
+            out = dict(proposal)
+            out.setdefault("agent_id", effective)
+            return out
+        return {"intent_name": str(proposal), "agent_id": effective}
+
+    def _execute_proposal(self, proposal: Any) -> GuardVerdict:
+        proposal["sequence_counter"] = self.sequence.next()
+        proposal.setdefault("context_vars", {"spending_ceiling_usd": 0.0, "privilege_escalation_depth": 0.0})
+        return GuardVerdict(self.client.send_proposal(proposal, execute=True))
