@@ -11,11 +11,16 @@ struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.",
             discussion: "Exit codes: 0 the chain (and with --pubkey every signed checkpoint) verifies; 1 it does not (the first bad line is named); 2 the log (or the key) cannot be read.")
-        @Argument(help: "The audit log (default: ./jinnguard-state/audit.jsonl, else the installed /var/lib/jinnguard/audit.jsonl).") var path = InstalledLayout.defaultStateDir() + "/audit.jsonl"
+        @Argument(help: "The audit log (default: ./jinnguard-state/audit.jsonl, else the installed /var/lib/jinnguard/audit.jsonl, whichever exists).") var log: String?
         @Option(help: "The broker's exported checkpoint key (audit-signing.pub, hex): every checkpoint in <log>.manifests must verify under it, and the log must reach the highest attested index.")
         var pubkey: String?
 
         func run() throws {
+            // No path: the embedded daemon's log, else the installed one; with neither it is a usage error.
+            guard let path = log ?? ["jinnguard-state/audit.jsonl", InstalledLayout.stateDir + "/audit.jsonl"].first(where: { access($0, F_OK) == 0 }) else {
+                fputs("Error: no audit log given, and none at ./jinnguard-state/audit.jsonl or \(InstalledLayout.stateDir)/audit.jsonl\n", stderr)
+                throw ExitCode(2)
+            }
             // A log that is not there is not a log that fails: say which, and exit 2 (not 1).
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
