@@ -113,11 +113,16 @@ def main():
         say("3b. A sandboxed agent tries to escape: write outside its workspace and read /etc/shadow.")
         fr = d.frame_for(agent="tool_agent", intent="run_tool", execute=True,
                          proposed_action={"kind": "shell_command",
-                                          "command": "id -u; echo x > /etc/jinnguard-escape; cat /etc/sh''adow | head -1; echo done"})
+                                          # Spelled so that the broker's text rules (which refuse /etc/shadow by
+                                          # name) let it run: this shows what the sandbox itself stops.
+                                          "command": "id -u; d=/etc; echo x > $d/jinnguard-escape; s=sha; cat $d/${s}dow | head -1; echo done"})
         body = send_as(NONROOT, d.socket, [fr])[0]
         r = parse_reply(body) if body else None
         res = (r.result or {}) if r else {}
-        expect("the command ran (as uid 65534, in its own namespaces)", res.get("stdout", "").split("\n")[0], "65534")
+        # Each agent's tools run as a uid of its own, from the daemon's reserved range (<state>/tool-uids).
+        tool_uids = {n: u for u, n in (l.split() for l in (d.sockdir / "state" / "tool-uids").read_text().splitlines() if l.strip())}
+        expect("the command ran (as tool_agent's own tool uid, in its own namespaces)", res.get("stdout", "").split("\n")[0],
+               tool_uids.get("tool_agent", "?"))
         expect("nothing was written to /etc", os.path.exists("/etc/jinnguard-escape"), False)
         expect("/etc/shadow stayed unreadable", "root:" in res.get("stdout", ""), False)
         say(f"      stderr of the attempt: {res.get('stderr', '').strip()!r}")

@@ -46,13 +46,14 @@ extension CommandLine {
             try command.run()
             exit(0)
         } catch {
+            // A command's own exit status (`agent run` passes CMD's on, 0 included): nothing to print.
+            if let e = error as? ExitCode { exit(e.rawValue) }
             let code = C.exitCode(for: error)
             if code == .success {
                 // --help, --version: the full text.
                 print(C.fullMessage(for: error))
                 exit(0)
             }
-            if let e = error as? ExitCode { exit(e.rawValue) }
             let message = C.message(for: error)
             guard code == .validationFailure else {
                 if !message.isEmpty { fputs("jinnguard: \(message)\n", stderr) }

@@ -195,7 +195,7 @@ def test_locked_agent_cannot_sign_as_another(probes):
 
 def test_require_sandbox_namespace_refuses_outside(locked):
     # the same key and agent from outside the locked runtime, also from a pid namespace of its own
-    seq = time.time_ns() // 1000 + 10**9  # above what the SDK inside used (microseconds since the epoch)
+    seq = time.time_ns() + 10**12  # above what the SDK inside used (nanoseconds since the epoch)
     assert locked.token(agent="locked_agent", intent="run_echo", seq=seq) == "DENY_RUNTIME_POLICY"
     code = ("import sys; sys.path.insert(0, %r); from jinnguard import JinnGuardClient; "
             "print(JinnGuardClient(socket_path=%r, secret=%r).propose('locked_agent', 'run_echo', %d).token)"
