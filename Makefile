@@ -43,3 +43,46 @@ bench: deps
 
 clean:
 	rm -rf .build jinnguard-state
+
+# Installed layout (docs/deployment.md): binaries and BPF objects in $(LIBDIR), units, sysusers.d and
+# tmpfiles.d snippets, a default policy in /etc/jinnguard (kept when present). DESTDIR for staging.
+PREFIX ?= /usr
+LIBDIR ?= $(PREFIX)/lib/jinnguard
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BIN ?= $(BIN)
+COMPONENTS := jinnguard jg-gate jg-prover jg-kernel jg-broker
+
+.PHONY: install install-files deb deb-package
+install: build install-files
+
+install-files:
+	install -d $(DESTDIR)$(LIBDIR)/bpf $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/share/doc/jinnguard
+	install -d -m 0700 $(DESTDIR)/etc/jinnguard
+	for c in $(COMPONENTS); do install -m 0755 $(INSTALL_BIN)/$$c $(DESTDIR)$(LIBDIR)/$$c || exit 1; done
+	install -m 0644 $(INSTALL_BIN)/bpf/*.bpf.o $(DESTDIR)$(LIBDIR)/bpf/
+	ln -sf $(LIBDIR)/jinnguard $(DESTDIR)$(PREFIX)/bin/jinnguard
+	for u in deploy/units/*; do sed 's|/usr/lib/jinnguard|$(LIBDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done
+	install -m 0644 deploy/sysusers.d/jinnguard.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/jinnguard.conf
+	install -m 0644 deploy/tmpfiles.d/jinnguard.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/jinnguard.conf
+	install -m 0644 docs/deployment.md $(DESTDIR)$(PREFIX)/share/doc/jinnguard/deployment.md
+	[ -e $(DESTDIR)/etc/jinnguard/policy.yaml ] || install -m 0600 deploy/policy.yaml $(DESTDIR)/etc/jinnguard/policy.yaml
+
+# Debian package (dpkg-deb) from a release build with the Swift runtime linked in; `deb-package`
+# packages whatever DEB_BIN holds (the systemd tests package the debug build).
+DEB_BIN ?= .build/release
+DEB_OUT ?= .
+DEB_VERSION ?= 0.1.0
+deb: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	$(MAKE) -C bpf OUT=$(CURDIR)/.build/release/bpf
+	$(MAKE) deb-package DEB_BIN=.build/release
+
+deb-package:
+	rm -rf $(DEB_OUT)/deb-root && mkdir -p $(DEB_OUT)/deb-root/DEBIAN
+	$(MAKE) install-files DESTDIR=$(abspath $(DEB_OUT))/deb-root PREFIX=/usr INSTALL_BIN=$(DEB_BIN)
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" deploy/debian/control.in > $(DEB_OUT)/deb-root/DEBIAN/control
+	install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm $(DEB_OUT)/deb-root/DEBIAN/
+	echo /etc/jinnguard/policy.yaml > $(DEB_OUT)/deb-root/DEBIAN/conffiles
+	dpkg-deb --root-owner-group --build $(DEB_OUT)/deb-root $(DEB_OUT)/jinnguard_$(DEB_VERSION)_$$(dpkg --print-architecture).deb
+	rm -rf $(DEB_OUT)/deb-root

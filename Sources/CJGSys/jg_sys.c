@@ -267,3 +267,7 @@ int jg_sys_write_pid(int fd, int pid) {
     int n = snprintf(buf, sizeof buf, "%d", pid);
     return write(fd, buf, (size_t)n) == n ? 0 : -1;
 }
+
+/* getresuid/getresgid are _GNU_SOURCE only: Swift's Glibc does not see them. */
+int jg_sys_getresuid(unsigned *r, unsigned *e, unsigned *s) { return getresuid(r, e, s); }
+int jg_sys_getresgid(unsigned *r, unsigned *e, unsigned *s) { return getresgid(r, e, s); }

@@ -8,24 +8,26 @@ final class RunCgroup {
     let path: String
     let procs: OwnedFD
 
+    /// Under systemd: runs/ in jg-broker's own delegated subtree (Delegate=yes; DelegatedCgroup), which
+    /// replaces <cgroup2>/jinnguard — a tool moved from the broker's unit cgroup anywhere outside it would
+    /// need write access to cgroup.procs of an ancestor systemd owns.
+    nonisolated(unsafe) public static var delegatedParent: String?
+
     static func defaultParent() -> String? {
-        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
-            let dir = root + "/jinnguard/runs"
-            if mkdir(dir, 0o755) != 0 && errno != EEXIST { return nil }
-            return dir
-        }
-        return nil
+        if let d = delegatedParent { return d }
+        guard let root = CgroupLayout.unifiedMount() else { return nil }
+        let dir = root + "/jinnguard/runs"
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST { return nil }
+        return dir
     }
 
     /// The agent's governed cgroup, when jg-kernel has made it (then the kernel plane's rules and
     /// telemetry cover the run).
     static func governedParent(stateDir: String, agentID: String) -> String? {
-        guard !agentID.isEmpty, !agentID.contains("/"), agentID != ".", agentID != ".." else { return nil }
-        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(root + "/cgroup.controllers", F_OK) == 0 {
-            let dir = root + "/jinnguard/" + KernelInstance.name(stateDir: stateDir) + "/agents/" + agentID
-            return access(dir + "/cgroup.procs", W_OK) == 0 ? dir : nil
-        }
-        return nil
+        guard !agentID.isEmpty, !agentID.contains("/"), agentID != ".", agentID != "..", delegatedParent == nil,
+              let root = CgroupLayout.unifiedMount() else { return nil }
+        let dir = root + "/jinnguard/" + KernelInstance.name(stateDir: stateDir) + "/agents/" + agentID
+        return access(dir + "/cgroup.procs", W_OK) == 0 ? dir : nil
     }
 
     init?(parent: String, name: String) {

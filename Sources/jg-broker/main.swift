@@ -13,9 +13,15 @@ signal(SIGPIPE, SIG_IGN)
 // only what running tools as another user needs: CAP_CHOWN (the workspace), CAP_KILL (tool process
 // groups), CAP_SETGID and CAP_SETUID (dropping to the tool user). Not dumpable: it holds the signing key.
 let identity: ComponentIdentity
-switch ComponentIdentity.fromCommandLine() {
+switch SystemdComponent.identity(.broker) {
 case .success(let i): identity = i
 case .failure(let e): Log.error("\(e)"); exit(2)
+}
+// Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
+do { try SystemdComponent.attachIfStarted(.broker) } catch { Log.error("\(error)"); exit(2) }
+// Under systemd the tool runs' cgroups live in the broker's own delegated subtree.
+if SystemdComponent.active {
+    do { try DelegatedCgroup.enter() } catch { Log.warn("tool runs get no cgroup of their own: \(error)") }
 }
 do {
     try Capabilities.become(identity, keeping: [0, 5, 6, 7])

@@ -40,6 +40,9 @@ final class GateServer {
     static let resendInterval = 2.0
     /// Set when the prover missed a deadline and has not shown progress since: the supervisor restarts it.
     var proverStalled = false
+    /// When the current prover link came: a request that expires within the prover limit of it was sent to
+    /// the previous prover (restarted meanwhile), so it says nothing about this one.
+    var proverLinkedAt = 0.0
     /// Bytes one read may take while a header is awaited: the header and a typical request body.
     static let headerReadLimit = 4096
 
@@ -120,6 +123,7 @@ final class GateServer {
             prover?.close()
             prover = ep
             proverStalled = false
+            proverLinkedAt = Monotonic.now
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromProver(&r) }
             ep.onClose = { [unowned self, unowned ep] in if self.prover === ep { self.prover = nil; self.statsDirty = true } }
         case .broker:
@@ -553,7 +557,7 @@ final class GateServer {
             return left.isEmpty ? nil : left
         }
         for id in table.proverExpired(now: now) {
-            if !proverStalled { proverStalled = true; statsDirty = true }
+            if !proverStalled && now - proverLinkedAt > ReplyDeadline.proverLimit { proverStalled = true; statsDirty = true }
             endRequest(id, .proverTimeout, "jg-prover did not decide within \(ReplyDeadline.proverLimit) s")
         }
         for id in table.replyExpired(now: now) {

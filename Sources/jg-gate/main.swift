@@ -9,10 +9,12 @@ Log.name = "jg-gate"
 signal(SIGPIPE, SIG_IGN)
 
 let identity: ComponentIdentity
-switch ComponentIdentity.fromCommandLine() {
+switch SystemdComponent.identity(.gate) {
 case .success(let i): identity = i
 case .failure(let e): Log.error("\(e)"); exit(2)
 }
+// Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
+do { try SystemdComponent.attachIfStarted(.gate) } catch { Log.error("\(error)"); exit(2) }
 
 let loop = EventLoop()
 let control: ControlChannel
@@ -33,6 +35,7 @@ if descriptors < admissionLimits.descriptorsNeeded {
     Log.warn("RLIMIT_NOFILE is \(descriptors): at most \(admissionLimits.total) agent connections")
 }
 
+let drainSignals = GateDrain.prepare()
 do {
     try Sandbox.enterGate(identity)
 } catch {
@@ -42,6 +45,7 @@ do {
 
 let gate = GateServer(loop: loop, listener: listener, lineage: LineageStore(file: lineageFile), control: control)
 gate.admission = Admission(limits: admissionLimits)
+GateDrain.arm(drainSignals, gate: gate, loop: loop)
 control.onConfigure = { policy, settings in gate.configure(policy: policy, settings: settings) }
 control.onLink = { peer, fd in gate.link(peer, fd) }
 control.onPeerObservation = { r in gate.peerObserved(&r) }

@@ -29,10 +29,7 @@ struct KernelPaths {
 
     /// <cgroup2>/jinnguard, which the supervisor creates for us (jg-kernel keeps no CAP_DAC_OVERRIDE).
     static func cgroupBase() -> String? {
-        for p in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] where access(p + "/cgroup.controllers", F_OK) == 0 {
-            return p + "/jinnguard"
-        }
-        return nil
+        CgroupLayout.unifiedMount().map { $0 + "/jinnguard" }
     }
 
     static func fsType(_ path: String) -> UInt? {
@@ -44,6 +41,10 @@ struct KernelPaths {
     /// CAP_SYS_ADMIN: called while the process still holds the capabilities it was started with, before
     /// it drops to CAP_BPF/CAP_PERFMON/CAP_NET_ADMIN. Returns nil or the reason it could not.
     static func prepareBPFFS(owner: ComponentIdentity) -> String? {
+        // Under systemd jg-kernel never holds CAP_SYS_ADMIN: the rendezvous (root) prepared the pin base.
+        if SystemdComponent.active {
+            return access(pinBase, W_OK | X_OK) == 0 ? nil : "\(pinBase) is not writable by jg-kernel: \(String(cString: strerror(errno)))"
+        }
         if fsType(bpffs) != bpfFSMagic {
             if mount("bpf", bpffs, "bpf", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700") != 0 {
                 return "cannot mount bpffs at \(bpffs): \(String(cString: strerror(errno)))"

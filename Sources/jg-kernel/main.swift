@@ -19,10 +19,12 @@ if CommandLine.arguments.count >= 2 && CommandLine.arguments[1] == "detach" {
 }
 
 let identity: ComponentIdentity
-switch ComponentIdentity.fromCommandLine() {
+switch SystemdComponent.identity(.kernel) {
 case .success(let i): identity = i
 case .failure(let e): Log.error("\(e)"); exit(2)
 }
+// Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
+do { try SystemdComponent.attachIfStarted(.kernel) } catch { Log.error("\(error)"); exit(2) }
 
 // bpffs must be mounted to pin anything; that needs CAP_SYS_ADMIN, held only until the drop below. The pin
 // tree is handed to our own user while we can still chown (pins left by an earlier run included).

@@ -11,10 +11,12 @@ Log.name = "jg-prover"
 signal(SIGPIPE, SIG_IGN)
 
 let identity: ComponentIdentity
-switch ComponentIdentity.fromCommandLine() {
+switch SystemdComponent.identity(.prover) {
 case .success(let i): identity = i
 case .failure(let e): Log.error("\(e)"); exit(2)
 }
+// Under systemd: the control link (and descriptors) from the rendezvous, the agent socket from systemd.
+do { try SystemdComponent.attachIfStarted(.prover) } catch { Log.error("\(error)"); exit(2) }
 let args = ComponentIdentity.strip(CommandLine.arguments)
 
 // `jg-prover sandbox-selftest EMPTY_DIR --run-as=UID:GID`: enter exactly the sandbox the running prover

@@ -15,7 +15,7 @@ struct AgentCommand: ParsableCommand {
             abstract: "Let the agent start its sequence counters again from 1 (audited).",
             discussion: "Talks to the running daemon over <state-dir>/operator.sock (root only). Exit 0 done, 1 refused, 2 not reachable.")
         @Argument(help: "The agent id.") var agent: String
-        @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
+        @Option(help: "The daemon's state directory (default: ./jinnguard-state, else the installed /var/lib/jinnguard).") var stateDir = InstalledLayout.defaultStateDir()
 
         func run() throws {
             let path = stateDir + "/operator.sock"

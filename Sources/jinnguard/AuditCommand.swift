@@ -11,11 +11,16 @@ struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify a hash-chained audit log; exit 1 naming the first bad line.",
             discussion: "Exit codes: 0 the chain (and with --pubkey every signed checkpoint) verifies; 1 it does not (the first bad line is named); 2 the log (or the key) cannot be read.")
-        @Argument(help: "The audit log.") var path: String
+        @Argument(help: "The audit log (default: ./jinnguard-state/audit.jsonl, else the installed /var/lib/jinnguard/audit.jsonl, whichever exists).") var log: String?
         @Option(help: "The broker's exported checkpoint key (audit-signing.pub, hex): every checkpoint in <log>.manifests must verify under it, and the log must reach the highest attested index.")
         var pubkey: String?
 
         func run() throws {
+            // No path: the embedded daemon's log, else the installed one; with neither it is a usage error.
+            guard let path = log ?? ["jinnguard-state/audit.jsonl", InstalledLayout.stateDir + "/audit.jsonl"].first(where: { access($0, F_OK) == 0 }) else {
+                fputs("Error: no audit log given, and none at ./jinnguard-state/audit.jsonl or \(InstalledLayout.stateDir)/audit.jsonl\n", stderr)
+                throw ExitCode(2)
+            }
             // A log that is not there is not a log that fails: say which, and exit 2 (not 1).
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -50,7 +55,7 @@ struct Audit: ParsableCommand {
             abstract: "Print one audit record, indented; for a DENY_VIOLATION also the violated invariants and the explanation.",
             discussion: "Exit codes: 0 shown, 1 no record with that index (or the log cannot be read).")
         @Argument(help: "The record's index (the `index` field, from 0).") var index: UInt64
-        @Option(help: "The audit log.") var auditLog = "jinnguard-state/audit.jsonl"
+        @Option(help: "The audit log.") var auditLog = InstalledLayout.defaultStateDir() + "/audit.jsonl"
 
         func run() throws {
             guard let f = fopen(auditLog, "r") else {
@@ -116,7 +121,7 @@ extension Audit {
             abstract: "Erase one subject's personal data (crypto-shredding); the chain still verifies.",
             discussion: "Subjects are named as in the sealed store, e.g. uid:1000. Exit 0 erased, 1 nothing held for that subject.")
         @Option(help: "The subject, e.g. uid:1000.") var subject: String
-        @Option(help: "The audit log.") var auditLog = "jinnguard-state/audit.jsonl"
+        @Option(help: "The audit log.") var auditLog = InstalledLayout.defaultStateDir() + "/audit.jsonl"
 
         func run() throws {
             if SealedStore.erase(auditLogPath: auditLog, subject: subject) {

@@ -26,7 +26,7 @@ struct KernelDelegation {
         func warn(_ what: String) { Log.warn("kernel delegation: \(what): \(String(cString: strerror(errno)))") }
         let pins = "/sys/fs/bpf/jinnguard/" + instance
         if StateLayout.isDirectory(pins) { StateLayout.chownTree(pins, kernel, recurse: true) }
-        guard let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].first(where: { access($0 + "/cgroup.controllers", F_OK) == 0 }) else {
+        guard let root = CgroupLayout.unifiedMount() else {
             return KernelDelegation(brokerCgroup: nil)
         }
         let base = root + "/jinnguard"

@@ -16,7 +16,7 @@ struct PolicyCommand: ParsableCommand {
             duplicate entries, agents without invariants.
             Exit codes: 0 loads (warnings allowed), 1 load or analysis errors.
             """)
-        @Argument(help: "The policy YAML.") var file: String
+        @Argument(help: "The policy YAML (default: the installed /etc/jinnguard/policy.yaml).") var file = InstalledLayout.policyFile
 
         func run() throws {
             let policy: Policy

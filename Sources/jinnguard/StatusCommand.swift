@@ -8,7 +8,7 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the running daemon's components, kernel planes and health.",
         discussion: "Exit codes: 0 healthy, 1 running but unhealthy, 2 not running (or no status).")
-    @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
+    @Option(help: "The daemon's state directory (default: ./jinnguard-state, else the installed /var/lib/jinnguard).") var stateDir = InstalledLayout.defaultStateDir()
     @Flag(help: "Print the raw status JSON.") var json = false
 
     func run() throws {

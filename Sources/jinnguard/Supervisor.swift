@@ -20,6 +20,9 @@ final class Supervisor {
         var metricsPort: UInt16?
         var keys: KeyLoader
         var toolUIDRange: ClosedRange<UInt32> = ToolAccounts.defaultRange
+        /// Under systemd (`jinnguard rendezvous`): the components are units, not children; they connect
+        /// here (Rendezvous.swift), and the agent socket is systemd's (jinnguard.socket).
+        var rendezvous: String?
     }
 
     /// Which components talk to which (DESIGN.md §2).
@@ -84,6 +87,7 @@ final class Supervisor {
     var lastLivenessTick = 0.0
     /// status.json as last written: rewritten on every change, and only then.
     var lastStatusText = ""
+    var rendezvousListener: OwnedFD?
 
     init(settings: Settings) {
         self.settings = settings
@@ -106,7 +110,7 @@ final class Supervisor {
         // First of all: threads started later (Z3 starts one) inherit this mask, so a SIGTERM can only
         // arrive through the signalfd and never kill the supervisor by default action.
         signals = try SignalSource(signals: [SIGCHLD, SIGTERM, SIGINT, SIGHUP])
-        for c in Component.allCases where access(binDir + "/" + c.rawValue, X_OK) != 0 {
+        for c in Component.allCases where settings.rendezvous == nil && access(binDir + "/" + c.rawValue, X_OK) != 0 {
             throw StartError(description: "component executable \(binDir)/\(c.rawValue) not found")
         }
         users = try ComponentUsers.ensure()
@@ -129,7 +133,11 @@ final class Supervisor {
         let lfd = open(settings.lineageFile, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lfd >= 0 else { throw SystemError("open lineage file \(settings.lineageFile)") }
         lineage = OwnedFD(adopting: lfd)
-        listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
+        if settings.rendezvous == nil {
+            listener = try Sockets.listenUnix(path: settings.socketPath, mode: settings.socketMode)
+        } else {
+            try openRendezvous()
+        }
         try openOperatorSocket()
         // jg-kernel and jg-broker are not root: delegate them the cgroup subtree they govern and fill.
         cgroups = KernelDelegation.prepare(stateDir: settings.stateDir, users: users)
@@ -156,13 +164,18 @@ final class Supervisor {
     func run() -> Int32 {
         for line in policyWarnings { Log.warn("policy: \(line)") }
         loop.register(signals.fd.raw, events: Int16(POLLIN)) { [unowned self] _ in self.handleSignals() }
-        for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
+        if settings.rendezvous != nil {
+            startRendezvous()
+        } else {
+            for c in [Component.broker, .kernel, .prover, .gate] { spawn(c) }
+        }
         statusTick()
         startLiveness()
         scheduleKeyExpiry()
-        // Start-up must finish in bounded time, or it fails with the reason.
+        // Start-up must finish in bounded time, or it fails with the reason (under systemd each unit has
+        // its own start timeout, and units may come later).
         loop.after(60) { [unowned self] in
-            if !self.announcedReady {
+            if !self.announcedReady && self.settings.rendezvous == nil {
                 Log.error("components did not become ready within 60 s")
                 self.shutdown(code: 1)
             }
@@ -207,8 +220,15 @@ final class Supervisor {
             child.backoff = min(child.backoff * 2, 5)
             return
         }
-        child.pid = pid
         if c == .broker { cgroups?.place(brokerPid: pid) }
+        adopt(c, pid: pid, control: ours)
+    }
+
+    /// A started component (our child, or a unit that came through the rendezvous): its control link,
+    /// its links to the running peers, its configuration.
+    func adopt(_ c: Component, pid: pid_t, control ours: OwnedFD) {
+        guard let child = children[c] else { return }
+        child.pid = pid
         // A new gate's status is its own: until it reports, it is not serving (checkReady tells it to).
         if c == .gate { child.status = .object([]) }
         child.startedAt = Monotonic.now
@@ -220,6 +240,8 @@ final class Supervisor {
         do {
             let ep = try LinkEndpoint(peer: c, fd: ours, loop: loop)
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.report(from: c, &r) }
+            // Under systemd the unit's end of the control link is how we learn it is gone.
+            if settings.rendezvous != nil { ep.onBreak = { [unowned self] in self.unitGone(c, pid: pid) } }
             child.control = ep
         } catch {
             Log.error("control link of \(c.rawValue): \(error)")
@@ -316,7 +338,8 @@ final class Supervisor {
             } else {
                 Log.error("\(c.rawValue) refused its configuration: \(msg)")
                 if c == .gate { keysTaken(ok: false) }
-                if !announcedReady { shutdown(code: 1) }
+                // Under systemd the unit stays unready (Type=notify) and its start times out; the others run on.
+                if !announcedReady && settings.rendezvous == nil { shutdown(code: 1) }
             }
         case .lineageCompacted where c == .gate:
             guard let ok = r.bool(), let msg = r.string(), r.atEnd else {
@@ -346,7 +369,7 @@ final class Supervisor {
                 throw LinkProtocolError(link: "control \(c.rawValue)", reason: "bad holdDecided")
             }
             holdDecided(tag: tag, ok: ok, message: msg)
-        case nil, .lineageCompacted?, .counterReset?, .holdDecided?:
+        case nil, .lineageCompacted?, .counterReset?, .holdDecided?, .hello?:
             throw LinkProtocolError(link: "control \(c.rawValue)", reason: "unknown report \(r.type)")
         }
     }
@@ -458,6 +481,8 @@ final class Supervisor {
         guard !shuttingDown else { return }
         shuttingDown = true
         exitCode = code
+        // The units are systemd's to stop: closing their control links tells them we are gone.
+        if settings.rendezvous != nil { loop.stopRequested = true; return }
         Log.info("stopping components")
         // The gate first, so that no new request enters while the others finish.
         for c in [Component.gate, .prover, .kernel, .broker] {
@@ -476,7 +501,7 @@ final class Supervisor {
     }
 
     func cleanup() {
-        unlink(settings.socketPath)
+        if settings.rendezvous == nil { unlink(settings.socketPath) } else { closeRendezvous() }
         unlink(LineageOperations.socketPath(stateDir: settings.stateDir))
         unlink(settings.stateDir + "/status.json")
         workspaces.unmountAll()

@@ -9,7 +9,7 @@ struct JinnGuard: ParsableCommand {
         commandName: "jinnguard",
         abstract: "Jinn Guard: decides, executes and audits what AI agents propose.",
         discussion: EnvironmentHelp.overview,
-        subcommands: [Run.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self,
+        subcommands: [Run.self, Rendezvous.self, Status.self, Audit.self, PolicyCommand.self, KernelCommand.self, AgentCommand.self,
                       KeyCommand.self, ValidateCommand.self, MCPCommand.self, ApproveCommand.self, RejectCommand.self],
         defaultSubcommand: Run.self)
 }
@@ -34,9 +34,13 @@ struct Run: ParsableCommand {
     var maxConnectionsPerUid: Int?
     @Option(help: "Agent connections the gate keeps in all (also JINNGUARD_MAX_CONNECTIONS; default 16384).")
     var maxConnections: Int?
+    // Set by `jinnguard rendezvous` (Rendezvous.swift), not by operators.
+    @Option(help: .hidden) var rendezvous: String?
+    @Option(help: .hidden) var generatedSecretFile: String?
 
     func run() throws {
         Log.name = "jinnguard"
+        JournalLogHandler.install(label: Log.name)
         signal(SIGPIPE, SIG_IGN)
         let state = absolute(stateDir)
         let explicitSecret = secretFile ?? getenv("JINNGUARD_SECRET_FILE").map { String(cString: $0) }
@@ -71,13 +75,14 @@ struct Run: ParsableCommand {
                 auditLog: absolute(auditLog ?? state + "/audit.jsonl"),
                 policyFile: policyPath!, stateDir: state, metricsPort: metricsPort,
                 keys: KeyLoader(secretFile: explicitSecret.map(absolute),
-                                defaultSecretFile: state + "/secret", previousFile: previousSecretFile.map(absolute),
+                                defaultSecretFile: generatedSecretFile ?? state + "/secret", previousFile: previousSecretFile.map(absolute),
                                 previousValidUntil: previousSecretValidUntil,
                                 agentDir: absolute(explicitAgentDir ?? state + "/agent-keys"), agentDirIsDefault: explicitAgentDir == nil))
             var supSettings = settings
             if let r = toolUidRange ?? getenv("JINNGUARD_TOOL_UID_RANGE").map({ String(cString: $0) }) {
                 do { supSettings.toolUIDRange = try ToolAccounts.parseRange(r) } catch { throw Supervisor.StartError(description: error.description) }
             }
+            supSettings.rendezvous = rendezvous
             // The gate names the agent of a peer running in this daemon's agent cgroups (RuntimeIdentity).
             setenv("JINNGUARD_KERNEL_INSTANCE", KernelInstance.name(stateDir: state), 1)
             let sup = Supervisor(settings: supSettings)

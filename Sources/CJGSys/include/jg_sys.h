@@ -11,6 +11,9 @@ ssize_t jg_sys_send_with_fd(int sock, const void *buf, size_t len, int fd);
 ssize_t jg_sys_recv_with_fd(int sock, void *buf, size_t len, int *fd_out);
 /// SO_PEERCRED of a connected AF_UNIX socket.
 int jg_sys_peercred(int sock, int *pid, unsigned *uid, unsigned *gid);
+/// Real, effective and saved ids (systemd-started components check all three).
+int jg_sys_getresuid(unsigned *r, unsigned *e, unsigned *s);
+int jg_sys_getresgid(unsigned *r, unsigned *e, unsigned *s);
 int jg_sys_set_no_new_privs(void);
 int jg_sys_get_no_new_privs(void);
 int jg_sys_set_pdeathsig(int sig);

@@ -16,9 +16,12 @@ public final class LinkEndpoint {
     /// Runs before any of this link's queued output is written: state that must be on disk before a
     /// message about it leaves (the gate's lineage journal) is written here.
     public var beforeWrite: () -> Void = {}
+    /// What the peer may send us (PermitTable), checked before any handler sees a message.
+    private var permits: PermitChecker
 
     public init(peer: Component, fd: OwnedFD, loop: EventLoop) throws(SystemError) {
         self.peer = peer
+        self.permits = PermitChecker(from: .component(peer), to: LinkPermits.local)
         self.conn = try StreamConnection(fd: fd)
         self.loop = loop
         loop.register(fd.raw, events: Int16(POLLIN)) { [weak self] ev in self?.handle(ev) }
@@ -33,6 +36,7 @@ public final class LinkEndpoint {
                     do {
                         while isOpen, let body = try conn.nextFrame(maxBody: linkMaxBody) {
                             guard var r = LinkReader(body: body) else { throw LinkProtocolError(link: peer.rawValue, reason: "empty message") }
+                            try permits.admit(r.type)
                             try onMessage(&r)
                         }
                     } catch {
@@ -177,16 +181,19 @@ public final class ControlChannel {
     public var onClose: () -> Void = { exit(0) }
     /// Links received per peer: a broken link is reported only if no newer one came meanwhile.
     private var linkSeq: [Component: UInt64] = [:]
+    private var permits: PermitChecker
     /// How long a broken link waits for its replacement before it is reported: when a peer restarts, the
     /// new link is usually already on its way.
     public static let linkLostDelay = 0.2
 
     public init(component: Component, loop: EventLoop, fd: Int32 = ControlChannel.inheritedFD) throws(SystemError) {
         self.component = component
+        self.permits = PermitChecker(from: .supervisor, to: .component(component))
         self.fd = OwnedFD(adopting: fd)
         self.loop = loop
         guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else { throw SystemError("fcntl(FD_CLOEXEC)") }
         loop.register(fd, events: Int16(POLLIN)) { [weak self] _ in self?.readable() }
+        SystemdNotify.startWatchdog(loop)
     }
 
     private func readable() {
@@ -211,10 +218,14 @@ public final class ControlChannel {
     }
 
     private func dispatch(_ r: inout LinkReader) -> Bool {
+        do { try permits.admit(r.type) } catch { Log.error("\(error)"); return false }
         switch ControlRequest(rawValue: r.type) {
         case .configure:
             guard let policy = r.string(), let settings = r.string(), r.atEnd else { return false }
             let (ok, msg) = onConfigure(policy, settings)
+            // Under systemd (Type=notify) ready means linked and configured: the links sent before the
+            // configuration came first on this channel.
+            if ok { SystemdNotify.ready(status: "configured: \(msg)") }
             var w = LinkWriter(type: ControlReport.configured.rawValue)
             w.bool(ok); w.string(msg)
             send(w)
@@ -233,6 +244,8 @@ public final class ControlChannel {
             return true
         case .peerObservation:
             return onPeerObservation(&r)
+        case .handoff?, .handoffDone?:
+            return false
         case .resetCounter?:
             return onRequest(.resetCounter, &r, nil)
         case .auditEvent?:

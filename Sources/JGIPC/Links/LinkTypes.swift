@@ -25,6 +25,11 @@ public enum ControlRequest: UInt8, Sendable {
     case lineageCompact = 6
     /// → jg-broker: kind (string), agent id (string), details (JSON object text): an audit record of the supervisor's
     case auditEvent = 7
+    /// rendezvous only (systemd, before the control link is up): target descriptor number (u32, 4–7);
+    /// one descriptor attached, which the component puts at that number
+    case handoff = 20
+    /// rendezvous only: (no fields) the handoff is complete; the connection is the control link from now on
+    case handoffDone = 21
     /// → jg-broker: tag (u64), hold id (string), approve (bool), operator uid (u32), operator pid (i64): an operator's
     /// `jinnguard approve|reject`; answered by `holdDecided`
     case holdDecision = 50
@@ -56,6 +61,10 @@ public enum ControlReport: UInt8, Sendable {
     case lineageCompacted = 7
     /// jg-gate: tag (u64), agent id (string), ok (bool), previous counter (u64), message (string)
     case counterReset = 8
+    /// systemd only, the first message on a rendezvous connection: component name, pid (u32). The
+    /// rendezvous checks both against the connection's SO_PEERCRED (and the uid against the component's
+    /// own user) before it answers with `handoff`s
+    case hello = 20
     /// jg-broker: tag (u64), ok (bool), message (string): the answer to `holdDecision`
     case holdDecided = 50
 }

@@ -1,0 +1,29 @@
+#!/bin/bash
+# tests/systemd/run-units.sh ACTION NAME [args]: the steps tests/e2e/test_systemd_units.py drives.
+#   start NAME          boot the container (cgroup v2 at /sys/fs/cgroup, as a production host), print the leader pid
+#   install NAME POLICY make install-files into it, policy, sysusers, tmpfiles, daemon-reload
+#   stop NAME           tear it down
+#   exec NAME CMD...    run CMD inside
+set -u -o pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+. "$HERE/nspawn.sh"
+action=$1 name=$2; shift 2
+case $action in
+  start)
+    # Loop devices: the rendezvous loop-mounts each agent's workspace image (cgroup v2 nspawn keeps no
+    # device policy of its own here, so the nodes are all it needs).
+    loops=(); for d in /dev/loop-control /dev/loop[0-9]*; do [ -e "$d" ] && loops+=("--bind=$d"); done
+    SP_CGROUP=unified sp_start "$name" host "${loops[@]}" --bind=/sys/fs/bpf --capability=CAP_BPF,CAP_PERFMON \
+      --system-call-filter='bpf perf_event_open' >&2 || exit 1
+    sp_leader "$name" ;;
+  install)
+    L=$(sp_leader "$name") || exit 1
+    make -s -C "$REPO" install-files DESTDIR=/proc/$L/root INSTALL_BIN="${INSTALL_BIN:-$REPO/.build/debug}" >&2 || exit 1
+    if [ -n "${1:-}" ]; then install -m 0600 "$1" /proc/$L/root/etc/jinnguard/policy.yaml; fi
+    sp_exec "$name" systemd-sysusers >&2 && sp_exec "$name" systemd-tmpfiles --create >&2 && sp_ctl "$name" daemon-reload ;;
+  stop) sp_stop "$name" ;;
+  exec) sp_exec "$name" "$@" ;;
+  hostpids) sp_hostpids "$name" "$1" ;;
+  *) echo "unknown action $action" >&2; exit 2 ;;
+esac
