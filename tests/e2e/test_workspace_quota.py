@@ -49,9 +49,10 @@ def test_a_tool_cannot_write_past_its_workspace_limit(daemon_factory):
     size = (workspace(d, "filler") / "big").stat().st_size
     assert size < 16 << 20, size
     # the workspace's space is reserved up front (a preallocated image, not a sparse one that would take
-    # the host's space as the tool writes)
+    # the host's space as the tool writes). ext4's lazy inode-table initialisation zeroes through the loop
+    # device, which may give back a few hundred KiB of the image's blocks (seen: 31,768 of 32,768 sectors).
     image = workspace(d, "filler").parent.parent / "workspace-images" / "filler.img"
-    assert image.stat().st_blocks * 512 >= 16 << 20, image.stat()
+    assert image.stat().st_blocks * 512 >= 15 << 20, image.stat()
     # the neighbour and the audit log are untouched
     r = send(d, "neighbour", "echo fine > f.txt; cat f.txt")
     assert r.allowed and r.result["stdout"] == "fine\n", r
