@@ -30,18 +30,6 @@ extension Supervisor {
     }
 }
 
-/// One operator request (OperatorClient): exit 0 done, 1 refused, 2 not reachable (as reset-counter).
-func holdOperatorRequest(stateDir: String, _ body: JSONValue, what: String) throws {
-    switch OperatorClient.request(stateDir: stateDir, body) {
-    case let .answered(ok, message):
-        print("jinnguard: \(what): \(message)")
-        if !ok { throw ExitCode(1) }
-    case let .unreachable(why):
-        print("jinnguard: \(why)")
-        throw ExitCode(2)
-    }
-}
-
 struct ApproveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approve", abstract: "Approve a held call (DENY_HOLD_PENDING_REVIEW's hold id): it runs once, as stored.",
@@ -49,7 +37,7 @@ struct ApproveCommand: ParsableCommand {
     @Argument(help: "The hold id.") var hold: String
     @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
     func run() throws {
-        try holdOperatorRequest(stateDir: stateDir, .object([("command", .string("approve")), ("hold", .string(hold))]), what: "approve")
+        try OperatorClient.run(stateDir: stateDir, .object([("command", .string("approve")), ("hold", .string(hold))]), what: "approve")
     }
 }
 
@@ -60,6 +48,6 @@ struct RejectCommand: ParsableCommand {
     @Argument(help: "The hold id.") var hold: String
     @Option(help: "The daemon's state directory.") var stateDir = "jinnguard-state"
     func run() throws {
-        try holdOperatorRequest(stateDir: stateDir, .object([("command", .string("reject")), ("hold", .string(hold))]), what: "reject")
+        try OperatorClient.run(stateDir: stateDir, .object([("command", .string("reject")), ("hold", .string(hold))]), what: "reject")
     }
 }

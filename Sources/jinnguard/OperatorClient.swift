@@ -1,3 +1,4 @@
+import ArgumentParser
 import Glibc
 import JGIPC
 import JGJSON
@@ -37,5 +38,17 @@ enum OperatorClient {
             return .unreachable("no answer from the daemon")
         }
         return .answered(ok: v["ok"] == .bool(true), message: v["message"]?.stringValue ?? "")
+    }
+
+    /// One request from a command line: its answer printed; exit 0 done, 1 refused, 2 not reachable.
+    static func run(stateDir: String, _ body: JSONValue, what: String) throws {
+        switch request(stateDir: stateDir, body) {
+        case let .answered(ok, message):
+            print("jinnguard: \(what): \(message)")
+            if !ok { throw ExitCode(1) }
+        case let .unreachable(why):
+            print("jinnguard: \(why)")
+            throw ExitCode(2)
+        }
     }
 }
