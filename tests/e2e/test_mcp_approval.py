@@ -155,15 +155,16 @@ def ask(d, agent, args, seq) -> tuple[str, str | None]:
 def race(d, call, seq) -> list:
     frames = [call_frame(d, "mcp_agent", call, seq()) for _ in range(2)]
     socks = [connect(d.socket) for _ in frames]
-    barrier = threading.Barrier(2)
     tokens = [None, None]
+    # Both frames are on their sockets before either reply is read, the lower counter first: two threads
+    # behind a barrier sent them in either order, and a round whose higher counter won was a replay.
+    socks[0].sendall(frames[0])
+    socks[1].sendall(frames[1])
 
-    def go(i):
-        barrier.wait()
-        socks[i].sendall(frames[i])
+    def read(i):
         tokens[i] = token_of(recv_reply(socks[i]))
 
-    ts = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    ts = [threading.Thread(target=read, args=(i,)) for i in range(2)]
     for t in ts:
         t.start()
     for t in ts:
