@@ -26,26 +26,6 @@
 #error "jg_trace.bpf.c: syscall numbers for this architecture are missing"
 #endif
 
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, JG_MAX_AGENTS);
-    __type(key, __u32);
-    __type(value, struct jg_refusal_budget);
-    __uint(pinning, LIBBPF_PIN_BY_NAME);
-} jg_refusal_budget SEC(".maps");
-
-/* One agent's telemetry may not crowd the shared ring buffer for the others: at most JG_TELEMETRY_PER_WINDOW
-   records a second per agent slot (the rest counted as dropped). */
-static __always_inline int jg_telemetry_admit(__u32 slot) {
-    struct jg_refusal_budget *b = bpf_map_lookup_elem(&jg_refusal_budget, &slot);
-    if (!b) return 0;
-    __u64 w = bpf_ktime_get_ns() / JG_REFUSAL_WINDOW_NS;
-    if (b->telemetry_window != w) { b->telemetry_window = w; b->telemetry_used = 0; }
-    if (b->telemetry_used >= JG_TELEMETRY_PER_WINDOW) { jg_count(JG_STAT_DROPPED); return 0; }
-    b->telemetry_used += 1;
-    return 1;
-}
-
 SEC("raw_tracepoint/sys_enter")
 int jg_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
     long nr = (long)ctx->args[1];
@@ -59,7 +39,6 @@ int jg_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
     __u64 cgid = 0;
     __u32 *slot = jg_governed_slot(&cgid);
     if (!slot) return 0;
-    if (!jg_telemetry_admit(*slot)) return 0;
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     struct jg_event *e = jg_event_new(kind, cgid, *slot);
     if (!e) return 0;
@@ -82,6 +61,13 @@ int jg_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
     return 0;
 }
 
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, JG_MAX_AGENTS);
+    __type(key, __u32);
+    __type(value, struct jg_refusal_budget);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} jg_refusal_budget SEC(".maps");
 
 #define JG_EPERM 1
 #define JG_ENOENT 2
@@ -224,7 +210,6 @@ int jg_cap_capable(struct bpf_raw_tracepoint_args *ctx) {
     __u64 *last = bpf_map_lookup_elem(&jg_capable_seen, &key);
     if (last && now - *last < 1000000000ULL) return 0;
     bpf_map_update_elem(&jg_capable_seen, &key, &now, BPF_ANY);
-    if (!jg_telemetry_admit(*slot)) return 0;
     struct jg_event *e = jg_event_new(JG_EV_CAPABLE, cgid, *slot);
     if (!e) return 0;
     __builtin_memset(e->detail, 0, sizeof(e->detail));

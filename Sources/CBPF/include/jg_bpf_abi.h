@@ -52,12 +52,7 @@ struct jg_refusal_budget {
     __u64 window;
     __u32 used;
     __u32 suppressed;
-    /// The same for the slot's other telemetry (exec/open/connect, capability checks), without a count.
-    __u64 telemetry_window;
-    __u32 telemetry_used;
-    __u32 pad;
 };
-#define JG_TELEMETRY_PER_WINDOW 4096
 #define JG_REFUSALS_PER_WINDOW 256
 #define JG_REFUSAL_WINDOW_NS 1000000000ULL
 
