@@ -97,6 +97,14 @@ final class BrokerServer {
             let auditDirName = String(path[..<slash])
             let auditDir = DirectoryHandle(name: auditDirName, access: s["audit_dir_access"]?.stringValue ?? auditDirName)
             let accessPath = auditDir.access + path[slash...]
+            // Under systemd the handed descriptors are in the rendezvous's mount namespace: the workspaces the
+            // tool views bind must be reached through this unit's own (OwnMountView).
+            if SystemdComponent.active {
+                for h in [stateDir, auditDir] {
+                    guard let fd = OwnMountView.descriptor(ofAccess: h.access) else { continue }
+                    if let problem = OwnMountView.reopen(fd: fd, name: h.name) { Log.warn("\(h.name) stays as handed over: \(problem)") }
+                }
+            }
             do {
                 signingKey = try AuditSigningKey.loadOrCreate(privatePath: stateDir.access + "/audit-signing.key",
                                                               publicPath: stateDir.access + "/audit-signing.pub")

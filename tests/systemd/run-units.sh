@@ -11,11 +11,13 @@ REPO=$(cd "$HERE/../.." && pwd)
 action=$1 name=$2; shift 2
 case $action in
   start)
+    # nspawn's own seccomp allow-list (systemd 252) lacks BPF and Landlock: the kernel plane and the tool
+    # sandbox's Landlock layers need them, as on a host.
     # Loop devices: the rendezvous loop-mounts each agent's workspace image (cgroup v2 nspawn keeps no
     # device policy of its own here, so the nodes are all it needs).
     loops=(); for d in /dev/loop-control /dev/loop[0-9]*; do [ -e "$d" ] && loops+=("--bind=$d"); done
     SP_CGROUP=unified sp_start "$name" host "${loops[@]}" --bind=/sys/fs/bpf --capability=CAP_BPF,CAP_PERFMON \
-      --system-call-filter='bpf perf_event_open' >&2 || exit 1
+      --system-call-filter='bpf perf_event_open landlock_create_ruleset landlock_add_rule landlock_restrict_self' >&2 || exit 1
     sp_leader "$name" ;;
   install)
     L=$(sp_leader "$name") || exit 1
