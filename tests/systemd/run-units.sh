@@ -18,6 +18,10 @@ case $action in
     loops=(); for d in /dev/loop-control /dev/loop[0-9]*; do [ -e "$d" ] && loops+=("--bind=$d"); done
     SP_CGROUP=unified sp_start "$name" host "${loops[@]}" --bind=/sys/fs/bpf --capability=CAP_BPF,CAP_PERFMON \
       --system-call-filter='bpf perf_event_open landlock_create_ruleset landlock_add_rule landlock_restrict_self' >&2 || exit 1
+    # A bpffs of the container's own on top of the host's: jg-kernel under systemd keeps its pins across a
+    # stop (a restart adopts them), and those of a container must neither reach the host nor be adopted by
+    # the next container (same state directory, same instance name). It goes away with the container.
+    sp_exec "$name" mount -t bpf -o mode=0711 bpf /sys/fs/bpf >&2 || { sp_stop "$name" >&2; exit 1; }
     sp_leader "$name" ;;
   install)
     L=$(sp_leader "$name") || exit 1
