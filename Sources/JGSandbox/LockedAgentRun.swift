@@ -148,7 +148,7 @@ public enum LockedAgentRun {
         if p.hasPrefix("/") { return p }
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return p }
-        return String(cString: buf) + "/" + p
+        return CText.string(buf) + "/" + p
     }
 
     static func isDirectory(_ p: String) -> Bool {
