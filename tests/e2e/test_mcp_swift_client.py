@@ -34,7 +34,7 @@ def swift_client() -> Path:
 def test_swift_sdk_client_lists_filtered_tools_and_gets_allowed_result_and_denial(swift_client, daemon_factory, tmp_path):
     d = daemon_factory(policy=MCP_POLICY)
     log = tmp_path / "upstream.log"
-    args = gateway_args(d, extra=[]) + ["--", sys.executable, UPSTREAM]
+    args = gateway_args(d) + ["--", sys.executable, UPSTREAM]
     r = subprocess.run([str(swift_client), 'lookup_weather={"city":"Lyon"}', 'delete_everything={"path":"/"}', "--",
                         JINNGUARD_BIN, *args], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "MCP_UPSTREAM_LOG": str(log)})
