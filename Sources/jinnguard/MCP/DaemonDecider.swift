@@ -14,6 +14,7 @@ import JGMCP
 /// next call no round trip. A record counts as written only once its reply was read. One whose connection
 /// failed first is sent again before anything else; while one cannot be written, every call is denied
 /// (DENY_GATEWAY_RECORD_UNWRITTEN); at exit one still unwritten is printed on stderr and the exit fails.
+/// `@unchecked`: the connection, the counter and both record queues are touched only under `lock`.
 final class DaemonDecider: @unchecked Sendable {
     static let unreachable = "DENY_GATEWAY_DAEMON_UNREACHABLE"
     static let unrecorded = "DENY_GATEWAY_RECORD_UNWRITTEN"
