@@ -35,7 +35,9 @@ def test_python_upstream_confined_by_default_serves_tools_but_cannot_write_out_o
     port = listener.getsockname()[1]
     outside = Path(CONFINED).parent / "jg-confined-escape.txt"
     host_tmp = tmp_path / "escape.txt"
-    outside.unlink(missing_ok=True)  # left by a run where the upstream was not confined
+    etc = Path("/etc/jg-confined-escape")
+    for left in (outside, etc):  # left by a run where the upstream was not confined
+        left.unlink(missing_ok=True)
     # No --locked-upstream, no --upstream-read-only: the default.
     args = gateway_args(d, confined=True, extra=["--state-dir", str(state)]) + ["--", sys.executable, CONFINED]
     params = StdioServerParameters(command=JINNGUARD_BIN, args=args, env=dict(os.environ))
@@ -47,7 +49,7 @@ def test_python_upstream_confined_by_default_serves_tools_but_cannot_write_out_o
             for key, tool, a in [("weather", "lookup_weather", {"city": "Nice"}), ("who", "whoami", {}),
                                  ("ws", "write_file", {"path": "in-workspace.txt"}),
                                  ("beside_script", "write_file", {"path": str(outside)}),
-                                 ("etc", "write_file", {"path": "/etc/jg-confined-escape"}),
+                                 ("etc", "write_file", {"path": str(etc)}),
                                  ("host_tmp", "write_file", {"path": str(host_tmp)}),
                                  ("net", "connect", {"port": port})]:
                 r = await c.call_tool(tool, a)
@@ -76,7 +78,7 @@ def test_python_upstream_confined_by_default_serves_tools_but_cannot_write_out_o
     # Outside it nothing is writable: the script's directory and /etc are read-only, /tmp is its own.
     assert res["beside_script"].startswith("blocked"), res["beside_script"]
     assert res["etc"].startswith("blocked"), res["etc"]
-    assert not outside.exists() and not Path("/etc/jg-confined-escape").exists()
+    assert not outside.exists() and not etc.exists()
     assert not host_tmp.exists(), res["host_tmp"]
     # No network but its own loopback: the host's listener is never reached.
     assert res["net"].startswith("blocked"), res["net"]
