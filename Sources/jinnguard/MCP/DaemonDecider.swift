@@ -52,12 +52,20 @@ final class DaemonDecider: @unchecked Sendable {
         Frame.encode(ToolCallProposal.envelope(payload: p.payload(sequence: nextSequence(), record: r), key: key))
     }
 
-    /// Queues a record of what became of a call and writes it at once, without waiting for its reply.
+    /// Queues a record of what became of a call; `sendQueued` writes it.
     func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) {
         lock.lock()
         defer { lock.unlock() }
         unsent.append(Note(proposal: p, record: r))
-        _ = sendUnsent()
+    }
+
+    /// Writes the queued records without waiting for their replies. The session calls it right after a call
+    /// went to the upstream (the daemon records while the upstream works: a record sent as the client gets
+    /// its answer would sit in the daemon ahead of the client's next call), or 50 ms after the record.
+    func sendQueued() {
+        lock.lock()
+        defer { lock.unlock() }
+        if !unsent.isEmpty { _ = sendUnsent() }
     }
 
     func decide(_ p: ToolCallProposal) -> DaemonVerdict {

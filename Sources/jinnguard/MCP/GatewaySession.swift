@@ -37,9 +37,13 @@ final class GatewaySession: @unchecked Sendable {
     private var lists: Set<String> = []
     /// Decisions run off the reader threads so that a call being decided never holds up other traffic.
     private let work = DispatchQueue(label: "jinnguard.mcp.decisions", attributes: .concurrent)
-    /// Records of results and cancellations, made after the client has its answer: written at once, their
-    /// replies read ahead of the next decision's (DaemonDecider), so they hold up no call.
-    private func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) { decider.record(p, r) }
+    /// Records of results and cancellations, made after the client has its answer: written after the next
+    /// call went upstream (or 50 ms later), their replies read ahead of the next decision's (DaemonDecider),
+    /// so they hold up no call.
+    private func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) {
+        decider.record(p, r)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { [decider] in decider.sendQueued() }
+    }
 
     /// Before the gateway exits: what is still unanswered is written. false: a record could not be written.
     func drainRecords() -> Bool { decider.drain() }
@@ -127,6 +131,7 @@ final class GatewaySession: @unchecked Sendable {
             calls[id] = c
             lock.unlock()
             upstream?.deliver(bytes, inReplyTo: nil)
+            decider.sendQueued()
         case let .deny(token, detail):
             lock.lock()
             let wasCancelled = calls[id]?.cancelled ?? false
