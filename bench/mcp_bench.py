@@ -139,7 +139,11 @@ def main():
             a += asyncio.run(calls(direct))
             b += asyncio.run(calls(gw))
             if confined_ok:
-                c += asyncio.run(calls(gwc))
+                try:
+                    c += asyncio.run(calls(gwc))
+                except Exception as e:  # no kernel plane (cgroup) for a locked upstream here: row left out
+                    print(f"confined upstream not measured: {e!r}", file=sys.stderr)
+                    confined_ok, c = False, []
             dec += decisions(d)
     finally:
         d.stop()
