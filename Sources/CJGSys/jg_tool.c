@@ -80,6 +80,9 @@ struct child {
     int errfd;
     unsigned got, skipped;
     int skipped_errno;
+    /* Exposed paths taken as detached read-only mounts before the identity changed (take_exposed), by
+       index; -1: opened by the view with the confined identity. */
+    int trees[16];
 };
 
 static void fail_step(struct child *c, int step) { report(c->errfd, 1, step, errno); _exit(127); }
@@ -181,6 +184,32 @@ static const char *const secret_paths[] = {
     "/etc/credstore.encrypted", "/etc/krb5.keytab", "/etc/libvirt", "/etc/docker", NULL,
 };
 
+#ifndef __NR_open_tree
+#define __NR_open_tree 428
+#endif
+#ifndef __NR_move_mount
+#define __NR_move_mount 429
+#endif
+#define JG_OPEN_TREE_CLONE 1
+#define JG_MOVE_MOUNT_F_EMPTY_PATH 0x4
+
+/* A root caller (`jinnguard agent run` as root, the MCP gateway's confined upstream) clones each exposed path
+   as a detached read-only mount while it still is root: a path below a directory the confined uid may not
+   search (an interpreter under /root, 0700) then still shows in the view. Unprivileged callers reach only
+   what their own uid reaches; the view opens those paths itself. */
+static void take_exposed(struct child *c) {
+    for (int i = 0; i < 16; i++) c->trees[i] = -1;
+    if (geteuid() != 0 || !(c->s->layers & JG_TOOL_VIEW)) return;
+    int n = 0;
+    for (const char *const *p = c->s->exposed_paths; p && *p && n < 16; p++, n++) {
+        int t = (int)syscall(__NR_open_tree, AT_FDCWD, *p, JG_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+        if (t < 0) continue;
+        struct jg_mount_attr a = { .attr_set = JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV };
+        if (syscall(__NR_mount_setattr, t, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) != 0) { close(t); continue; }
+        c->trees[n] = t;
+    }
+}
+
 static int build_view(struct child *c) {
     const jg_tool_spec *s = c->s;
     char dst[PATH_MAX];
@@ -189,7 +218,8 @@ static int build_view(struct child *c) {
     int exposed[16], nexposed = 0;
     for (const char *const *p = s->exposed_paths; p && *p; p++) {
         if (nexposed == 16) { errno = E2BIG; return -1; }
-        if ((exposed[nexposed] = open(*p, O_PATH | O_CLOEXEC)) < 0) return -1;
+        if (c->trees[nexposed] >= 0) exposed[nexposed] = c->trees[nexposed];
+        else if ((exposed[nexposed] = open(*p, O_PATH | O_CLOEXEC)) < 0) return -1;
         nexposed++;
     }
     if (mount("jg-root", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755") != 0) return -1;
@@ -272,9 +302,14 @@ static int build_view(struct child *c) {
         /* A socket's mount point is a socket too: directory listings (d_type, find -type s) name it as one. */
         if (S_ISDIR(st.st_mode) ? (mkdir(dst, 0755) != 0 && errno != EEXIST)
             : S_ISSOCK(st.st_mode) ? (mknod(dst, S_IFSOCK | 0644, 0) != 0 && errno != EEXIST) : touch(dst, 0644) != 0) return -1;
-        snprintf(src, sizeof src, "/proc/self/fd/%d", exposed[i]);
-        if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
-        if (set_attr(dst, JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
+        if (c->trees[i] >= 0) {
+            /* Already read-only, nosuid, nodev: attached where it shows. */
+            if (syscall(__NR_move_mount, exposed[i], "", AT_FDCWD, dst, JG_MOVE_MOUNT_F_EMPTY_PATH) != 0) return -1;
+        } else {
+            snprintf(src, sizeof src, "/proc/self/fd/%d", exposed[i]);
+            if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+            if (set_attr(dst, JG_MOUNT_ATTR_RDONLY | JG_MOUNT_ATTR_NOSUID | JG_MOUNT_ATTR_NODEV, AT_RECURSIVE) != 0) return -1;
+        }
         close(exposed[i]);
     }
     if (set_attr(ROOT, JG_MOUNT_ATTR_RDONLY, 0) != 0) return -1;
@@ -414,6 +449,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup
     parent[plen] = 0;
     if (chdir(plen ? parent : "/") != 0) fail_step(&c, JG_TOOL_STEP_CHDIR);
     if (s->uid == 0 || s->gid == 0) { errno = EPERM; fail_step(&c, JG_TOOL_STEP_IDENTITY); }
+    take_exposed(&c);
     /* A caller that already is the identity (an unprivileged `jinnguard agent run`) keeps it: it may not
        setgroups, and its supplementary groups show as nobody's in the user namespace. */
     uid_t ru, eu, su;

@@ -3,6 +3,7 @@ official `mcp` client: the documented command line really starts the gateway and
 
 import json
 import os
+import sys
 import re
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_docs_example_runs(daemon_factory):
              "/path/to/jinnguard-state/jinnguard.sock": str(d.socket),
              "/path/to/agent-secret": str(d.secret_file),
              "/path/to/jinnguard-state/policy.yaml": str(d.policy),
+             "/path/to/jinnguard-state": str(d.sockdir / "state"),
+             "/path/to/python3": sys.executable,
              "/path/to/docs/": str(REPO / "docs") + "/"}
 
     def fill(s):

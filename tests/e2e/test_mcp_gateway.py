@@ -78,9 +78,11 @@ def wait_records(d, kind, n, timeout=10.0) -> list[dict]:
         time.sleep(0.05)
 
 
-def gateway_args(d, agent="mcp_agent", extra=()):
+def gateway_args(d, agent="mcp_agent", extra=(), confined=False):
+    """The gateway's options. Unless `confined`, with the opt-out --unconfined-upstream: these tests read the
+    upstream's log at a host path (test_mcp_confined_default.py covers the confined default)."""
     return ["mcp", "--agent", agent, "--socket", str(d.socket), "--secret-file", str(d.secret_file),
-            "--policy-file", str(d.policy), "--server-name", "weather", *extra]
+            "--policy-file", str(d.policy), "--server-name", "weather", *([] if confined else ["--unconfined-upstream"]), *extra]
 
 
 def stdio_params(d, log: Path, agent="mcp_agent", extra=(), upstream=True):
@@ -181,7 +183,7 @@ def test_daemon_unreachable_fails_closed(tmp_path):
     policy.write_text(MCP_POLICY)
     secret = tmp_path / "secret"
     secret.write_text("k" * 32)
-    args = ["mcp", "--agent", "mcp_agent", "--socket", str(tmp_path / "nobody-here.sock"), "--secret-file", str(secret),
+    args = ["mcp", "--agent", "mcp_agent", "--unconfined-upstream", "--socket", str(tmp_path / "nobody-here.sock"), "--secret-file", str(secret),
             "--policy-file", str(policy), "--", sys.executable, UPSTREAM]
     params = StdioServerParameters(command=JINNGUARD_BIN, args=args, env={**os.environ, "MCP_UPSTREAM_LOG": str(log)})
 

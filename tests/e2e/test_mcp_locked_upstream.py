@@ -22,7 +22,7 @@ def test_locked_upstream_serves_allowed_calls_and_never_sees_denied_ones(daemon_
     state = d.sockdir / "state"
     # A server that needs nothing outside the system directories (this host's Python lives below /root,
     # which the locked agent's uid cannot traverse); shown read-only inside, logging into its workspace.
-    args = gateway_args(d, extra=["--locked-upstream", "--state-dir", str(state), "--upstream-read-only", str(SH_UPSTREAM)])
+    args = gateway_args(d, confined=True, extra=["--locked-upstream", "--state-dir", str(state), "--upstream-read-only", str(SH_UPSTREAM)])
     params = StdioServerParameters(command=JINNGUARD_BIN, args=args + ["--", "/bin/sh", str(SH_UPSTREAM)], env=dict(os.environ))
 
     async def session():

@@ -3,18 +3,35 @@ import Glibc
 import JGIPC
 import JGMCP
 
-/// The gateway's one connection to the daemon's agent socket. Proposals go one at a time (the daemon
-/// wants an agent's sequence counters strictly increasing, so two in flight could reorder into a replay);
-/// the connection is kept between decisions (the daemon closes it after a DENY or 5 s idle, and then it
-/// is opened again). Anything but a complete reply is a denial: the gateway fails closed.
-/// `@unchecked`: the connection and the counter are touched only under `lock` (one proposal at a time).
+/// The gateway's one connection to the daemon's agent socket, kept open between decisions (the daemon
+/// closes it after a DENY or 5 s idle, and then it is opened again). Proposals go one at a time (the daemon
+/// wants an agent's sequence counters strictly increasing, so two decisions in flight could reorder into a
+/// replay); anything but a complete reply is a denial: the gateway fails closed.
+///
+/// Records of results and cancellations never wait for their reply: `record` writes the frame on the kept
+/// connection and returns, and the daemon's replies (it answers frames of one connection in order, after
+/// the record is in the audit log) are read ahead of the next decision's reply — so a record costs the
+/// next call no round trip. A record counts as written only once its reply was read. One whose connection
+/// failed first is sent again before anything else; while one cannot be written, every call is denied
+/// (DENY_GATEWAY_RECORD_UNWRITTEN); at exit one still unwritten is printed on stderr and the exit fails.
+/// `@unchecked`: the connection, the counter and both record queues are touched only under `lock`.
 final class DaemonDecider: @unchecked Sendable {
     static let unreachable = "DENY_GATEWAY_DAEMON_UNREACHABLE"
+    static let unrecorded = "DENY_GATEWAY_RECORD_UNWRITTEN"
     let socketPath: String
     let key: [UInt8]
     private let lock = NSLock()
     private var conn: OwnedFD?
     private var lastSequence: UInt64 = 0
+
+    private struct Note {
+        var proposal: ToolCallProposal
+        var record: ToolCallProposal.Record
+    }
+    /// Records written on `conn` whose replies are still to be read, oldest first.
+    private var inFlight: [Note] = []
+    /// Records on no connection (never sent, or their connection failed before the reply): sent first.
+    private var unsent: [Note] = []
 
     init(socketPath: String, key: [UInt8]) {
         self.socketPath = socketPath
@@ -31,30 +48,117 @@ final class DaemonDecider: @unchecked Sendable {
         return lastSequence
     }
 
-    func decide(_ p: ToolCallProposal, record: ToolCallProposal.Record = .call) -> DaemonVerdict {
+    private func frame(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) -> [UInt8] {
+        Frame.encode(ToolCallProposal.envelope(payload: p.payload(sequence: nextSequence(), record: r), key: key))
+    }
+
+    /// Queues a record of what became of a call; `sendQueued` writes it.
+    func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) {
         lock.lock()
         defer { lock.unlock() }
-        // One retry on a fresh connection: a kept connection the daemon closed meanwhile fails on first use.
-        for attempt in 0..<2 {
-            if conn == nil || !stillOpen(conn!) { conn = connectSocket() }
-            guard let c = conn else { return .deny(token: Self.unreachable, detail: "no daemon at \(socketPath)") }
-            let frame = Frame.encode(ToolCallProposal.envelope(payload: p.payload(sequence: nextSequence(), record: record), key: key))
-            if (try? c.writeAll(frame)) != nil, let body = readReply(c) {
-                let v = DaemonVerdict.parse(body)
-                if case .deny = v { conn = nil }
-                return v
+        unsent.append(Note(proposal: p, record: r))
+    }
+
+    /// Writes the queued records without waiting for their replies. The session calls it right after a call
+    /// went to the upstream (the daemon records while the upstream works: a record sent as the client gets
+    /// its answer would sit in the daemon ahead of the client's next call), or 50 ms after the record.
+    func sendQueued() {
+        lock.lock()
+        defer { lock.unlock() }
+        if !unsent.isEmpty { _ = sendUnsent() }
+    }
+
+    func decide(_ p: ToolCallProposal) -> DaemonVerdict {
+        lock.lock()
+        defer { lock.unlock() }
+        // Two retries on a fresh connection: a kept connection the daemon closed meanwhile (idle, or after
+        // a record's DENY) fails on first use.
+        for _ in 0..<3 {
+            guard sendUnsent() else {
+                return .deny(token: Self.unrecorded, detail: "\(unsent.count) audit record(s) of earlier calls could not be written")
             }
-            conn = nil
-            if attempt == 1 { break }
+            guard let c = connection() else { return .deny(token: Self.unreachable, detail: "no daemon at \(socketPath)") }
+            guard (try? c.writeAll(frame(p, .call))) != nil else { dropConnection(); continue }
+            // The replies come in order: the records' first.
+            guard collectRecordReplies(c) else { dropConnection(); continue }
+            guard let body = readReply(c) else { dropConnection(); continue }
+            let v = DaemonVerdict.parse(body)
+            if case .deny = v { conn = nil }
+            return v
         }
+        if !unsent.isEmpty { return .deny(token: Self.unrecorded, detail: "audit records of earlier calls could not be written") }
         return .deny(token: Self.unreachable, detail: "the daemon did not answer")
     }
 
-    /// A kept connection the daemon has closed reads as EOF (or an error) without blocking.
-    private func stillOpen(_ c: OwnedFD) -> Bool {
+    /// Before the gateway exits: every record written and answered, trying for up to `seconds`. false: some
+    /// could not be written; each is printed on stderr (the client's log keeps it) and the exit fails.
+    func drain(seconds: Double = 5) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            if sendUnsent(), let c = conn, collectRecordReplies(c) { return true }
+            if inFlight.isEmpty && unsent.isEmpty { return true }
+            dropConnection()
+            if Date() > end { break }
+            usleep(100_000)
+        }
+        for n in unsent {
+            Log.error("audit record not written (daemon unreachable): \(n.proposal.payload(sequence: 0, record: n.record))")
+        }
+        return false
+    }
+
+    /// Writes every unsent record on the kept connection. false: some remain unsent (no daemon).
+    private func sendUnsent() -> Bool {
+        var failures = 0
+        while let n = unsent.first {
+            guard let c = connection() else { return false }
+            if (try? c.writeAll(frame(n.proposal, n.record))) != nil {
+                inFlight.append(unsent.removeFirst())
+                continue
+            }
+            dropConnection()
+            failures += 1
+            if failures == 2 { return false }
+        }
+        return true
+    }
+
+    /// Reads the replies of the records in flight on `c`. Any reply means the record is in the audit log
+    /// (the daemon records every decision before answering it); a DENY closes the connection after it.
+    private func collectRecordReplies(_ c: OwnedFD) -> Bool {
+        var closing = false
+        while !inFlight.isEmpty {
+            guard !closing, let body = readReply(c) else { return false }
+            inFlight.removeFirst()
+            if case .deny = DaemonVerdict.parse(body) { closing = true }
+        }
+        if closing { conn = nil }
+        return !closing
+    }
+
+    /// The connection's records go back to the front of the unsent ones: sent again on the next connection.
+    private func dropConnection() {
+        conn = nil
+        unsent = inFlight + unsent
+        inFlight.removeAll()
+    }
+
+    /// The kept connection, or a new one. A kept one with nothing in flight that reads as EOF (or an error)
+    /// without blocking was closed by the daemon; with records in flight their replies are read first.
+    private func connection() -> OwnedFD? {
+        if let c = conn, !inFlight.isEmpty, readable(c) {
+            if !collectRecordReplies(c) { dropConnection() }
+        }
+        if let c = conn, inFlight.isEmpty, readable(c) { conn = nil }
+        if conn == nil { conn = connectSocket() }
+        return conn
+    }
+
+    private func readable(_ c: OwnedFD) -> Bool {
         var p = pollfd(fd: c.raw, events: Int16(POLLIN), revents: 0)
-        let n = poll(&p, 1, 0)
-        return n == 0
+        return poll(&p, 1, 0) != 0
     }
 
     private func connectSocket() -> OwnedFD? {

@@ -37,31 +37,16 @@ final class GatewaySession: @unchecked Sendable {
     private var lists: Set<String> = []
     /// Decisions run off the reader threads so that a call being decided never holds up other traffic.
     private let work = DispatchQueue(label: "jinnguard.mcp.decisions", attributes: .concurrent)
-    /// Records of results and cancellations, after the client has its answer: one at a time, in order, and
-    /// sent while the daemon connection is idle — right after a call went to the upstream (which then takes
-    /// its own time), or 50 ms after the record was made — so that a record never holds up the next call's
-    /// decision (all of one agent's proposals share one connection and one counter sequence).
-    private let records = DispatchQueue(label: "jinnguard.mcp.records")
-    private var pendingRecords: [(ToolCallProposal, ToolCallProposal.Record)] = []
-
+    /// Records of results and cancellations, made after the client has its answer: written after the next
+    /// call went upstream (or 50 ms later), their replies read ahead of the next decision's (DaemonDecider),
+    /// so they hold up no call.
     private func record(_ p: ToolCallProposal, _ r: ToolCallProposal.Record) {
-        lock.lock()
-        pendingRecords.append((p, r))
-        lock.unlock()
-        records.asyncAfter(deadline: .now() + 0.05) { [self] in flushRecords() }
+        decider.record(p, r)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { [decider] in decider.sendQueued() }
     }
 
-    /// Sends every record made so far (on `records`, or at exit).
-    func flushRecords() {
-        lock.lock()
-        let todo = pendingRecords
-        pendingRecords.removeAll()
-        lock.unlock()
-        for (p, r) in todo { _ = decider.decide(p, record: r) }
-    }
-
-    /// Before the gateway exits: what is still queued is recorded.
-    func drainRecords() { records.sync { flushRecords() } }
+    /// Before the gateway exits: what is still unanswered is written. false: a record could not be written.
+    func drainRecords() -> Bool { decider.drain() }
 
     init(server: String, agent: String, decider: DaemonDecider, view: ToolPolicyView?) {
         self.server = server
@@ -146,7 +131,7 @@ final class GatewaySession: @unchecked Sendable {
             calls[id] = c
             lock.unlock()
             upstream?.deliver(bytes, inReplyTo: nil)
-            records.async { [self] in flushRecords() }
+            decider.sendQueued()
         case let .deny(token, detail):
             lock.lock()
             let wasCancelled = calls[id]?.cancelled ?? false

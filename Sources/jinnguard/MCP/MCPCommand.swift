@@ -30,7 +30,8 @@ struct MCPCommand: ParsableCommand {
     @Option(help: "Bearer token file for --listen (created with a fresh token when missing).") var tokenFile: String?
     @Option(help: "An extra Origin the HTTP listener accepts (repeatable).") var allowOrigin: [String] = []
     @Option(help: "Reach an upstream MCP server by Streamable HTTP instead of starting one.") var upstreamUrl: String?
-    @Flag(help: "Start the upstream inside `jinnguard agent run` (a locked agent: no network, system read-only, its workspace).") var lockedUpstream = false
+    @Flag(help: "Start the upstream inside `jinnguard agent run` (the default; kept for old configurations).") var lockedUpstream = false
+    @Flag(help: "Start the upstream as a plain child of the gateway, unconfined (opt-out of the locked default).") var unconfinedUpstream = false
     @Option(help: "The daemon's state directory, for the locked upstream's workspace (agent run's --state-dir).") var stateDir: String?
     @Option(help: "A host path the locked upstream sees read-only (agent run's --read-only; repeatable).") var upstreamReadOnly: [String] = []
     @Option(help: "NAME=VALUE for the locked upstream's environment (agent run's --env; repeatable).") var upstreamEnv: [String] = []
@@ -94,7 +95,8 @@ struct MCPCommand: ParsableCommand {
             upstreamPeer = h
         } else {
             let c: UpstreamLauncher.Child
-            let conf = UpstreamLauncher.Confinement(locked: lockedUpstream, socket: sock, secretFile: keyFile, stateDir: stateDir,
+            guard !(lockedUpstream && unconfinedUpstream) else { throw MCPStartError(description: "--locked-upstream and --unconfined-upstream exclude each other") }
+            let conf = UpstreamLauncher.Confinement(locked: !unconfinedUpstream, socket: sock, secretFile: keyFile, stateDir: stateDir,
                                                     readOnly: upstreamReadOnly, env: upstreamEnv, bestEffort: upstreamBestEffort)
             do { c = try UpstreamLauncher.launch(upstream, agent: agent, confinement: conf) } catch { throw MCPStartError(description: error.description) }
             child = c
@@ -102,7 +104,7 @@ struct MCPCommand: ParsableCommand {
             upstreamPeer = StdioPeer(channel: ch)
             ch.startReading(name: "upstream", onLine: { session.fromUpstream($0) }, onEnd: {
                 session.upstreamClosed()
-                session.drainRecords()
+                _ = session.drainRecords()
                 Log.info("upstream MCP server closed its output; exiting")
                 var st: Int32 = 0
                 waitpid(c.pid, &st, 0)
@@ -132,19 +134,19 @@ struct MCPCommand: ParsableCommand {
         stdio.channel.startReading(name: "client", onLine: { session.fromClient($0) }, onEnd: {
             // The client is gone: what is left to record is recorded; the upstream gets EOF on its stdin, and a
             // moment to exit on its own.
-            session.drainRecords()
+            let recorded = session.drainRecords()
             if let pid {
                 (upstreamPeer as? StdioPeer)?.channel.output.close()
                 for _ in 0..<50 {
                     var st: Int32 = 0
-                    if waitpid(pid, &st, WNOHANG) == pid { Glibc.exit(0) }
+                    if waitpid(pid, &st, WNOHANG) == pid { Glibc.exit(recorded ? 0 : 1) }
                     usleep(20_000)
                 }
                 kill(pid, SIGTERM)
                 var st: Int32 = 0
                 waitpid(pid, &st, 0)
             }
-            Glibc.exit(0)
+            Glibc.exit(recorded ? 0 : 1)
         })
         withExtendedLifetime((upstreamPeer, stdio, child, session)) {
             while true { pause() }

@@ -2,11 +2,13 @@ import CJGSys
 import Glibc
 import JGIPC
 
-/// THE place the gateway starts a stdio upstream MCP server: with `--locked-upstream` inside `jinnguard agent
-/// run` (a locked agent built by JGSandbox's SandboxBuilder: no network but its own lo, the system read-only,
-/// its workspace, the Jinn Guard socket), otherwise as a plain child. Either way its stdin/stdout are the
-/// gateway's pipes and its stderr is inherited (the server's logs reach the client's). Not yet the default:
-/// agent run's uid cannot reach an interpreter below a private directory (a pyenv Python under /root 0700).
+/// THE place the gateway starts a stdio upstream MCP server: by default inside `jinnguard agent run` (a locked
+/// agent built by JGSandbox's SandboxBuilder: no network but its own lo, the system read-only, its workspace,
+/// the Jinn Guard socket), with `--unconfined-upstream` as a plain child. Either way its stdin/stdout are the
+/// gateway's pipes and its stderr is inherited (the server's logs reach the client's). Besides the given
+/// --upstream-read-only paths the locked upstream sees its interpreter's tree and the files its command line
+/// names (exposedPaths), which agent run, as root, takes before it drops to the agent's uid: an interpreter
+/// below a private directory (a pyenv Python under /root, 0700) works confined.
 enum UpstreamLauncher {
     struct Child {
         var pid: pid_t
@@ -38,15 +40,56 @@ enum UpstreamLauncher {
         out += ["--agent", agent, "--socket", c.socket]
         if let k = c.secretFile { out += ["--secret-file", k] }
         if let s = c.stateDir { out += ["--state-dir", s] }
-        for p in c.readOnly { out += ["--read-only", p] }
+        var seen = Set<String>()
+        for p in c.readOnly + exposedPaths(argv) where seen.insert(p).inserted { out += ["--read-only", p] }
         for e in c.env { out += ["--env", e] }
         if c.bestEffort { out.append("--best-effort") }
         return out + ["--"] + argv
     }
 
+    /// Directories the locked view binds from the host anyway (SandboxSpec.defaultSystemPaths).
+    static let systemPrefixes = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/", "/etc/"]
+
+    /// What the upstream's command needs to run confined: the interpreter's tree (the directory above its
+    /// bin/, or its own directory) when it lives outside the system directories, and every absolute argument
+    /// that names an existing file (the server script). The program itself is made absolute beforehand.
+    static func exposedPaths(_ argv: [String]) -> [String] {
+        var out: [String] = []
+        if let exe = argv.first, let real = realPath(exe), !systemPrefixes.contains(where: { real.hasPrefix($0) }) {
+            var parts = real.split(separator: "/").map(String.init)
+            parts.removeLast()
+            if parts.last == "bin", parts.count > 1 { parts.removeLast() }
+            if !parts.isEmpty { out.append("/" + parts.joined(separator: "/")) }
+        }
+        for a in argv.dropFirst() where a.hasPrefix("/") && !a.split(separator: "/").contains("..") {
+            var st = stat()
+            if stat(a, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && !out.contains(where: { a.hasPrefix($0 + "/") }) { out.append(a) }
+        }
+        return out
+    }
+
+    static func realPath(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
+    /// A program name without a slash, found on the gateway's PATH (agent run searches only the system
+    /// directories, where a user's interpreter may not be).
+    static func onPath(_ program: String) -> String {
+        guard !program.contains("/"), let path = getenv("PATH").map({ String(cString: $0) }) else { return program }
+        for dir in path.split(separator: ":") where dir.hasPrefix("/") {
+            let candidate = dir + "/" + program
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return program
+    }
+
     static func launch(_ upstreamArgv: [String], agent: String, confinement: Confinement? = nil) throws(LaunchError) -> Child {
         guard !upstreamArgv.isEmpty else { throw LaunchError(description: "no upstream command after --") }
-        let argv = confinement.map { $0.locked ? lockedArgv(upstreamArgv, agent: agent, $0) : upstreamArgv } ?? upstreamArgv
+        var resolved = upstreamArgv
+        resolved[0] = onPath(resolved[0])
+        let argv = confinement.map { $0.locked ? lockedArgv(resolved, agent: agent, $0) : upstreamArgv } ?? upstreamArgv
         var inPipe: [Int32] = [-1, -1]
         var outPipe: [Int32] = [-1, -1]
         guard jg_sys_pipe_cloexec(&inPipe) == 0 else { throw LaunchError(description: "pipe: \(String(cString: strerror(errno)))") }
