@@ -21,6 +21,8 @@ let package = Package(
         .executable(name: "jg-prover", targets: ["jg-prover"]),
         .executable(name: "jg-kernel", targets: ["jg-kernel"]),
         .executable(name: "jg-broker", targets: ["jg-broker"]),
+        // The parsers, for the fuzz package (fuzz/Package.swift) only: no executable links this product.
+        .library(name: "JinnGuardParsers", targets: ["JGIPC", "JGJSON", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGAudit", "JGBrokerCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,0 +1,37 @@
+import JGIPC
+import Testing
+
+/// Inputs the fuzz targets (fuzzing/, docs/fuzzing.md) found, kept as regressions: each failed before
+/// its fix.
+@Suite struct FuzzFindingsTests {
+    /// A check context as the gate writes it, with `pid` and the digested contents' length as given.
+    static func contextBody(pid: Int64, contentsLength: UInt64?) -> [UInt8] {
+        var w = LinkWriter(type: GateToProver.check.rawValue)
+        w.u64(42); w.string("claims_agent"); w.i64(pid); w.u32(1000); w.u32(1000)
+        w.string("lin-1"); w.u64(7); w.optString(nil); w.string("ab"); w.bool(false); w.bool(false)
+        w.f64(1); w.f64(2); w.f64(3); w.f64(4); w.bool(false)
+        w.string("Low"); w.strings([]); w.pairs([]); w.pairs([]); w.string("cd"); w.f64(1.5); w.f64(2.5)
+        w.bool(contentsLength != nil)
+        if let n = contentsLength { w.string("ef"); w.string("01"); w.u64(n) }
+        return w.bytes
+    }
+
+    /// fuzz target `link`: a pid beyond 32 bits was truncated into some other process's pid (the gate
+    /// never writes one; a link that carries one is broken, not reinterpreted).
+    @Test func contextWithAPidBeyond32BitsDoesNotDecode() throws {
+        for pid in [Int64(Int32.max) + 1, Int64(Int32.min) - 1, 0x3a3_0000_04d2] {
+            var r = try #require(LinkReader(body: Self.contextBody(pid: pid, contentsLength: nil)))
+            #expect(DecisionContext.decode(from: &r) == nil, "pid \(pid)")
+        }
+        var ok = try #require(LinkReader(body: Self.contextBody(pid: 1234, contentsLength: nil)))
+        #expect(DecisionContext.decode(from: &ok)?.peer.pid == 1234)
+    }
+
+    /// fuzz target `link`: a contents length beyond Int.max was clamped instead of refused.
+    @Test func contextWithAContentsLengthBeyondIntDoesNotDecode() throws {
+        var r = try #require(LinkReader(body: Self.contextBody(pid: 1, contentsLength: UInt64(Int.max) + 1)))
+        #expect(DecisionContext.decode(from: &r) == nil)
+        var ok = try #require(LinkReader(body: Self.contextBody(pid: 1, contentsLength: 99)))
+        #expect(DecisionContext.decode(from: &ok)?.digestedContents?.contentsLength == 99)
+    }
+}
