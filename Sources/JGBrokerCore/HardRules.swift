@@ -146,8 +146,20 @@ public enum URLRules {
         if lower.dropFirst(8).prefix(while: { $0 != "/" }).contains("@") { return "credentials in URL" }
         guard let t = parse(url) else { return "unparsable URL" }
         let host = t.host
+        if let why = ambiguousHost(host) { return why }
         if let why = nonPublic(host) { return why }
         return nil
+    }
+
+    /// Hosts that libcurl reads as another host than the one judged here (found by the fuzz target `url`,
+    /// which compares with curl_url): `2130706433`, `0x7f.1`, `0177.0.0.1` are inet_aton's spellings of an
+    /// IPv4 address that inet_pton (AddressClass) does not read — judged as names they would pass as
+    /// public — and curl percent-decodes host names (`exa%6dple.com`). Only the dotted quad is an address.
+    static func ambiguousHost(_ host: String) -> String? {
+        if host.contains("%") { return "percent-encoded host name" }
+        var a = in_addr()
+        guard inet_aton(host, &a) != 0, AddressClass.parse(host) == nil else { return nil }
+        return "IPv4 address not in dotted-quad form (\(host))"
     }
 
     /// Why a host name or literal address is not a public destination, or nil.

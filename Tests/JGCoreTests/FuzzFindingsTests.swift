@@ -1,3 +1,4 @@
+import JGBrokerCore
 import JGIPC
 import Testing
 
@@ -33,5 +34,24 @@ import Testing
         #expect(DecisionContext.decode(from: &r) == nil)
         var ok = try #require(LinkReader(body: Self.contextBody(pid: 1, contentsLength: 99)))
         #expect(DecisionContext.decode(from: &ok)?.digestedContents?.contentsLength == 99)
+    }
+}
+
+
+/// fuzz target `url`: `https://2130706433/` passed the URL rules (not an inet_pton literal, so judged as
+/// a name) while libcurl — and getaddrinfo — read it as 127.0.0.1: the rules and the connection were
+/// about two different hosts. Every inet_aton spelling of an IPv4 address other than the dotted quad is
+/// now refused by the rules themselves; so are percent-encoded hosts (`exa%6dple.com`, which curl
+/// decodes).
+@Suite struct URLSpellingFindingsTests {
+    @Test func numericIPv4SpellingsAreRefused() {
+        for url in ["https://2130706433/", "https://0x7f000001/", "https://0x7f.1/", "https://127.1/", "https://017700000001/",
+                    "https://0177.0.0.1/", "https://8.8.8.010/", "https://134744072/", "https://exa%6dple.com/",
+                    "https://127.0.0%2e1/", "https://[::1%25lo]/"] {
+            #expect(URLRules.violation(url) != nil, "\(url)")
+        }
+        #expect(URLRules.violation("https://8.8.8.8/") == nil)
+        #expect(URLRules.violation("https://example.com/") == nil)
+        #expect(URLRules.violation("https://1e100.net/") == nil)
     }
 }
