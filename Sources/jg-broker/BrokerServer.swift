@@ -394,8 +394,8 @@ final class BrokerServer {
     /// itself stays durable, and the next checkpoint covers everything before it.
     func checkpoint() {
         guard let audit, let key = signingKey, audit.nextIndex > 0 else { return }
-        sealed?.sync()
         do {
+            try sealed?.sync()
             try AuditCheckpoint.append(logPath: auditPath, lastIndex: audit.nextIndex - 1, lastHash: audit.lastHash, key: key)
             lastCheckpoint = audit.nextIndex
         } catch {
