@@ -1,5 +1,6 @@
 import JGBrokerCore
 import JGIPC
+import JGJSON
 import Testing
 
 /// Inputs the fuzz targets (fuzzing/, docs/fuzzing.md) found, kept as regressions: each failed before
@@ -53,5 +54,21 @@ import Testing
         #expect(URLRules.violation("https://8.8.8.8/") == nil)
         #expect(URLRules.violation("https://example.com/") == nil)
         #expect(URLRules.violation("https://1e100.net/") == nil)
+    }
+}
+
+/// Differential run `json` (scripts/fuzz_differential.py against Python's json): JSONParser read bytes
+/// that are not UTF-8 inside strings as U+FFFD, where every other parser refuses the text — so a text
+/// could mean one string to us and none (or another) to the program it is passed on to.
+@Suite struct JSONUTF8FindingsTests {
+    @Test(arguments: [[0x22, 0xFF, 0x22], [0x22, 0x61, 0xC3, 0x22], [0x7B, 0x22, 0xC4, 0x6F, 0x22, 0x3A, 0x31, 0x7D],
+                      [0x22, 0x5C, 0x6E, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xC0, 0xAF, 0x22]] as [[UInt8]])
+    func stringsThatAreNotUTF8AreRefused(_ bytes: [UInt8]) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes) }
+    }
+
+    @Test func utf8StringsStillParse() throws {
+        #expect(try JSONParser.parse(Array("\"é😀\\n\"".utf8)) == .string("é😀\n"))
+        #expect(try JSONParser.parse(Array("{\"é\":\"x\"}".utf8))["é"] == .string("x"))
     }
 }

@@ -143,11 +143,11 @@ public enum Oracle {
     // MARK: URLs
 
     /// `REJECT` when our rules refuse the URL, else `ALLOW <host> <port>` and curl's reading
-    /// (`curl <host> <port>` or `curl-refuses`), so that a run over many URLs lists every disagreement.
+    /// (`curl <host> <port>` or `curl-refuses`), tab-separated, so that a run over many URLs lists every disagreement.
     static func url(_ input: [UInt8]) -> String {
         guard !input.contains(0), let u = String(validating: input, as: UTF8.self) else { return "REJECT" }
         guard URLRules.violation(u) == nil, let t = URLRules.parse(u) else { return "REJECT" }
-        let c = CurlURL.hostAndPort(u).map { "curl \($0.host.lowercased()) \($0.port)" } ?? "curl-refuses"
-        return "ALLOW \(t.host) \(t.port) \(c)"
+        let c = CurlURL.hostAndPort(u).map { "curl\t\($0.host.lowercased())\t\($0.port)" } ?? "curl-refuses"
+        return "ALLOW\t\(t.host)\t\(t.port)\t\(c)"
     }
 }
