@@ -39,6 +39,23 @@ import Testing
 }
 
 
+/// fuzz target `url`: a combining mark after `/` (`https:///\u{06D7}./…`, `https://127.0.0.1/\u{0301}.x/`)
+/// made one Character of the two, so the authority ran on past the slash that ends it for curl: the
+/// rules judged `127.0.0.1/́.x` (a name), curl connects to 127.0.0.1. The URL is read byte by byte now,
+/// and a host that is not ASCII (an IDN, which curl would convert) is refused.
+@Suite struct URLGraphemeFindingsTests {
+    @Test func aCombiningMarkDoesNotHideTheEndOfTheAuthority() {
+        for url in ["https://127.0.0.1/\u{0301}.example.com/", "https:///\u{06D7}./8::1]", "https://10.0.0.1?\u{0301}x.com",
+                    "https://169.254.169.254#\u{20DD}.example.com", "https://\u{FF4C}\u{FF4F}\u{FF43}\u{FF41}\u{FF4C}\u{FF48}\u{FF4F}\u{FF53}\u{FF54}/",
+                    "https://b\u{00FC}cher.example/"] {
+            #expect(URLRules.violation(url) != nil, "\(url)")
+        }
+        #expect(URLRules.parse("https://127.0.0.1/\u{0301}.example.com/")?.host == "127.0.0.1")
+        #expect(URLRules.parse("https://EXAMPLE.com:8443/x")?.host == "example.com")
+        #expect(URLRules.parse("https://[2001:DB8::1]/")?.host == "2001:db8::1")
+    }
+}
+
 /// fuzz target `url`: `https://2130706433/` passed the URL rules (not an inet_pton literal, so judged as
 /// a name) while libcurl — and getaddrinfo — read it as 127.0.0.1: the rules and the connection were
 /// about two different hosts. Every inet_aton spelling of an IPv4 address other than the dotted quad is
@@ -52,6 +69,7 @@ import Testing
             #expect(URLRules.violation(url) != nil, "\(url)")
         }
         #expect(URLRules.violation("https://8.8.8.8/") == nil)
+        #expect(URLRules.violation("https://ex-ample.com/a/\u{0301}b") == nil)
         #expect(URLRules.violation("https://example.com/") == nil)
         #expect(URLRules.violation("https://1e100.net/") == nil)
     }
@@ -70,5 +88,33 @@ import Testing
     @Test func utf8StringsStillParse() throws {
         #expect(try JSONParser.parse(Array("\"é😀\\n\"".utf8)) == .string("é😀\n"))
         #expect(try JSONParser.parse(Array("{\"é\":\"x\"}".utf8))["é"] == .string("x"))
+    }
+}
+
+import JGPolicy
+
+/// fuzz target `invariant`: expressions that parse must print (description) as text that parses back.
+@Suite struct InvariantFindingsTests {
+    @Test func manyNotsPrintAsTextThatParses() throws {
+        let e = try InvariantParser.parse(String(repeating: "!", count: 41) + "x <000")
+        #expect(try InvariantParser.parse(e.description) == e)
+        let deepest = try InvariantParser.parse(String(repeating: "!", count: 63) + "x < 0")
+        #expect(try InvariantParser.parse(deepest.description) == deepest)
+    }
+
+    @Test func longChainsPrintFlat() throws {
+        for op in ["&&", "||"] {
+            let text = (1...100).map { "x\($0) < 1" }.joined(separator: " \(op) ")
+            let e = try InvariantParser.parse(text)
+            #expect(try InvariantParser.parse(e.description) == e, "\(op)")
+        }
+        let mixed = try InvariantParser.parse("a < 1 && b < 1 || c < 1 && d < 1 || !(e < 1)")
+        #expect(try InvariantParser.parse(mixed.description) == mixed)
+    }
+
+    @Test func nestingIsStillBounded() {
+        #expect(throws: InvariantSyntaxError.self) { try InvariantParser.parse(String(repeating: "!(", count: 70) + "x < 0" + String(repeating: ")", count: 70)) }
+        #expect(throws: InvariantSyntaxError.self) { try InvariantParser.parse(String(repeating: "!", count: 70) + "x < 0") }
+        #expect(throws: InvariantSyntaxError.self) { try InvariantParser.parse(String(repeating: "(", count: 70) + "x" + String(repeating: ")", count: 70) + " < 0") }
     }
 }
