@@ -11,12 +11,14 @@ ALL="frame envelope json proposal link policy policy-canonical invariant audit u
 TARGETS=${FUZZ_TARGETS:-$ALL}
 NICE=${FUZZ_NICE:-0}
 
-swift build --package-path fuzzing --scratch-path fuzzing/.build -Xswiftc -sanitize=fuzzer,address 2>&1 \
-  | grep -v "ld.gold: warning: Cannot export local symbol" || true
-BIN=fuzzing/.build/debug/jg-fuzz
-[ -x "$BIN" ] || { echo "fuzz: $BIN was not built" >&2; exit 1; }
-
 mkdir -p fuzzing/logs
+# (gold warns once per ASan symbol it cannot export: thousands of lines, kept out of the way in the log)
+if ! swift build --package-path fuzzing --scratch-path fuzzing/.build -Xswiftc -sanitize=fuzzer,address > fuzzing/logs/build.log 2>&1; then
+  grep -v "ld.gold: warning" fuzzing/logs/build.log | tail -40 >&2
+  echo "fuzz: the build failed (fuzzing/logs/build.log)" >&2
+  exit 1
+fi
+BIN=fuzzing/.build/debug/jg-fuzz
 summary=fuzzing/logs/summary.txt
 : > "$summary"
 for t in $TARGETS; do
