@@ -41,6 +41,8 @@ test: build
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 15
 DIFF_COUNT ?= 20000
+# Resident-memory bounds do not hold under ASan (shadow memory, redzones, quarantine): not run there.
+E2E_ASAN_SKIP ?= --deselect tests/e2e/test_frames.py::test_many_idle_connections_then_normal_request
 E2E_ASAN_TESTS ?= tests/e2e/test_frames.py tests/e2e/test_connection.py tests/e2e/test_audit.py tests/e2e/test_network.py tests/e2e/test_policy_bounds.py
 
 fuzz: deps
@@ -68,7 +70,7 @@ test-ubsan: deps
 e2e-asan: deps
 	$(SWIFT) build --scratch-path .build/asan --sanitize=address
 	$(MAKE) -C bpf OUT=$(CURDIR)/.build/asan/debug/bpf
-	JINNGUARD_BIN=$(CURDIR)/.build/asan/debug/jinnguard ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(PYTEST) -q $(E2E_ASAN_TESTS)
+	JINNGUARD_BIN=$(CURDIR)/.build/asan/debug/jinnguard ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(PYTEST) -q $(E2E_ASAN_TESTS) $(E2E_ASAN_SKIP)
 
 check: test fuzz-smoke test-asan test-ubsan e2e-asan
 

@@ -429,8 +429,12 @@ final class BrokerServer {
         commit()
         let killed = killActiveRuns()
         if let audit {
-            _ = try? audit.append(backlog + [AuditRecords.event("Shutdown", signals: ["component=jg-broker", "killed_runs=\(killed)"], details: [])],
-                                  timestamp: UInt64(time(nil)))
+            do {
+                _ = try audit.append(backlog + [AuditRecords.event("Shutdown", signals: ["component=jg-broker", "killed_runs=\(killed)"], details: [])],
+                                     timestamp: UInt64(time(nil)))
+            } catch {
+                Log.error("audit: the shutdown records were not written: \(error)")
+            }
             checkpoint()
             audit.close()
         }
