@@ -81,6 +81,5 @@ let package = Package(
         .testTarget(name: "JGProverTests", dependencies: ["JGTestSupport", "JGProverCore", "JGPolicy", "JGPolicyYAML"]),
         .testTarget(name: "JGAuditTests", dependencies: ["JGTestSupport", "JGAudit", "JGCrypto", "JGJSON"]),
     ],
-    // Every component is a single-threaded epoll loop; Swift 5 mode keeps C globals (stderr) usable.
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

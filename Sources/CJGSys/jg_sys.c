@@ -271,3 +271,7 @@ int jg_sys_write_pid(int fd, int pid) {
 /* getresuid/getresgid are _GNU_SOURCE only: Swift's Glibc does not see them. */
 int jg_sys_getresuid(unsigned *r, unsigned *e, unsigned *s) { return getresuid(r, e, s); }
 int jg_sys_getresgid(unsigned *r, unsigned *e, unsigned *s) { return getresgid(r, e, s); }
+
+#include <stdio.h>
+void jg_sys_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+int jg_sys_stdout_flush(void) { return fflush(stdout); }

@@ -19,6 +19,7 @@ public struct AuditEntryParts: Sendable {
 /// Append-only, hash-chained audit log (PROTOCOL.md §8).
 ///
 /// Thread-safe: the broker may append from several threads; the lock makes chain order equal file order.
+/// `@unchecked` because the compiler cannot see that every mutable field is touched only under `lock`.
 public final class AuditLog: @unchecked Sendable {
     public let path: String
     private var fd: Int32
@@ -281,6 +282,7 @@ public final class AuditLog: @unchecked Sendable {
 }
 
 /// pthread mutex rather than Synchronization.Mutex, which the package's macOS 13 floor does not offer.
+/// `@unchecked`: the mutex itself is the synchronisation; its storage is allocated once and never moved.
 final class PthreadLock: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>
 

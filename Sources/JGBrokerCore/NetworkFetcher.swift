@@ -131,7 +131,7 @@ public struct NetworkFetcher {
         while let a = p {
             var buf = [CChar](repeating: 0, count: 64)
             if getnameinfo(a.pointee.ai_addr, a.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0, NI_NUMERICHOST) == 0 {
-                let s = String(cString: buf)
+                let s = CText.string(buf)
                 if !out.contains(s) { out.append(s) }
             }
             p = a.pointee.ai_next

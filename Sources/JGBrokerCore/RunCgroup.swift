@@ -11,6 +11,7 @@ final class RunCgroup {
     /// Under systemd: runs/ in jg-broker's own delegated subtree (Delegate=yes; DelegatedCgroup), which
     /// replaces <cgroup2>/jinnguard — a tool moved from the broker's unit cgroup anywhere outside it would
     /// need write access to cgroup.procs of an ancestor systemd owns.
+    /// Set once at broker start-up (DelegatedCgroup), before the first run; only read afterwards.
     nonisolated(unsafe) public static var delegatedParent: String?
 
     static func defaultParent() -> String? {

@@ -149,6 +149,7 @@ public struct ToolRunner {
 
     /// The cgroup v2 directory tool runs are placed under (created by the supervisor), if any.
     public var cgroupParent: String? = RunCgroup.defaultParent()
+    /// Only the broker's event-loop thread starts runs, so the counter is never raced.
     nonisolated(unsafe) static var runCounter: UInt64 = 0
     static let seccompFilter: [UInt8]? = try? Seccomp.exportDenyList(SeccompProfiles.tool)
 

@@ -40,7 +40,7 @@ public struct PeerObservation: Sendable {
         return s
     }
 
-    nonisolated(unsafe) public static var ownPidNamespace: String? = readLink("/proc/self/ns/pid")
+    public static let ownPidNamespace: String? = readLink("/proc/self/ns/pid")
 
     /// The observation from what the supervisor saw (`view`) of the process `key` names.
     public static func from(_ peer: PeerCredentials, startTime: UInt64, view: PeerView) -> PeerObservation {

@@ -95,7 +95,8 @@ public enum RiskScorer {
 }
 
 /// Keyword lists (at most 32 groups of lower-case ASCII words) compiled for one pass over ASCII text:
-/// at each position only the keywords that begin with that byte are compared.
+/// at each position only the keywords that begin with that byte are compared. Sendable although it holds
+/// pointers: the buffers are filled in `init`, never written again, and never freed (static tables).
 struct KeywordTable: @unchecked Sendable {
     /// `first[b] ..< first[b + 1]`: the entries whose keyword begins with byte b.
     private let first: UnsafeMutableBufferPointer<Int32>

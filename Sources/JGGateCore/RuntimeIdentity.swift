@@ -16,7 +16,7 @@ public struct RuntimeIdentity: Sendable, Equatable {
 
     /// The daemon's kernel-plane instance (KernelInstance.name of its state directory), handed to the gate
     /// by the supervisor in the environment.
-    nonisolated(unsafe) public static var instance: String? = getenv("JINNGUARD_KERNEL_INSTANCE").map { String(cString: $0) }
+    public static let instance: String? = getenv("JINNGUARD_KERNEL_INSTANCE").map { String(cString: $0) }
 
     /// From the text of /proc/PID/cgroup: the unified ("0::") line, read against this daemon's instance.
     public static func parse(_ text: String, instance: String) -> RuntimeIdentity? {

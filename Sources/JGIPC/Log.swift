@@ -5,6 +5,7 @@ import Glibc
 /// The supervisor routes its own lines through swift-log (`sink`, jinnguard's JournalLogHandler); the
 /// components write directly and link no logging package (they load no _StringProcessing).
 public enum Log {
+    // `name`, `sink` and `journal` are set once at start-up, before any second thread exists; then only read.
     nonisolated(unsafe) public static var name = "jinnguard"
     /// When set, every line goes here instead of straight to stderr.
     nonisolated(unsafe) public static var sink: ((JournalLine.Level, String) -> Void)?
@@ -63,8 +64,5 @@ public enum JournalLine {
         (journal ? "<\(level.priority)>" : "") + "\(label): \(level.name): \(message)\n"
     }
 
-    public static func write(_ line: String) {
-        let b = Array(line.utf8)
-        b.withUnsafeBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
-    }
+    public static func write(_ line: String) { StandardError.write(line) }
 }

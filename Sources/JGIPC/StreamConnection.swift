@@ -22,6 +22,8 @@ public final class StreamConnection {
 
     public enum ReadResult { case data, eof, wouldBlock, failed(SystemError) }
 
+    /// One read buffer for the process: every StreamConnection lives on its process's single epoll thread
+    /// (gate, broker, supervisor's metrics), so reads never overlap; it saves a 256 KiB buffer per connection.
     nonisolated(unsafe) static var scratch = [UInt8](repeating: 0, count: 256 * 1024)
 
     /// Reads what is available, up to `limit` buffered bytes (back-pressure: the caller stops polling for

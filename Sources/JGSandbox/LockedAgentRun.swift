@@ -132,7 +132,7 @@ public enum LockedAgentRun {
         if p.hasPrefix("/") { return p }
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return p }
-        return String(cString: buf) + "/" + p
+        return CText.string(buf) + "/" + p
     }
 
     static func isDirectory(_ p: String) -> Bool {
@@ -161,7 +161,7 @@ public enum LockedAgentRun {
 
 /// The runtime's outer process, for the signal handlers: SIGINT/SIGTERM/SIGHUP/SIGQUIT end it, and with it the
 /// agent (PR_SET_PDEATHSIG), which as pid 1 of its pid namespace would ignore a forwarded signal it has no
-/// handler for.
+/// handler for. Unsafe-but-safe: written once, before the handlers are installed; the handlers only read it.
 nonisolated(unsafe) private var lockedChild: pid_t = 0
 
 /// `<cgroup2>/jinnguard/<instance>/agents/<agent>/locked-<pid>`: below the agent's governed cgroup, so the

@@ -26,7 +26,7 @@ struct Stats {
 }
 
 func fail(_ s: String) -> Never {
-    fputs("jg-bench-prover: \(s)\n", stderr)
+    FileHandle.standardError.write(Data("jg-bench-prover: \(s)\n".utf8))
     exit(1)
 }
 

@@ -68,12 +68,12 @@ final class Telemetry {
             // connect telemetry carries a sockaddr_in (address at 4); denials carry it IPv4-mapped at 8.
             let a = kind == UInt32(JG_EV_CONNECT.rawValue) ? Array(d[4..<8]) : Array(d[20..<24])
             _ = a.withUnsafeBytes { inet_ntop(AF_INET, $0.baseAddress, &text, 64) }
-            return "\(String(cString: text)):\(port)"
+            return "\(CText.string(text)):\(port)"
         }
         if family == UInt16(AF_INET6) {
             let a = Array(d[8..<24])
             _ = a.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &text, 64) }
-            return "[\(String(cString: text))]:\(port)"
+            return "[\(CText.string(text))]:\(port)"
         }
         return "family \(family)"
     }

@@ -47,7 +47,7 @@ let loop = EventLoop()
 let control: ControlChannel
 do { control = try ControlChannel(component: .kernel, loop: loop) } catch { Log.error("\(error)"); exit(2) }
 
-final class KernelState {
+@MainActor final class KernelState {
     var paths: KernelPaths?
     var planes: KernelPlanes?
     var governance: Governance?
@@ -254,7 +254,7 @@ loop.register(signals.fd.raw, events: Int16(POLLIN)) { _ in
     }
 }
 
-func every(_ seconds: Double, _ action: @escaping () -> Void) {
+@MainActor func every(_ seconds: Double, _ action: @escaping () -> Void) {
     loop.after(seconds) { action(); every(seconds, action) }
 }
 every(0.1) { state.drainEvents() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import JGIPC
 import JGAudit
 import JGCrypto
 import JGJSON
@@ -18,7 +19,7 @@ struct Audit: ParsableCommand {
         func run() throws {
             // No path: the embedded daemon's log, else the installed one; with neither it is a usage error.
             guard let path = log ?? ["jinnguard-state/audit.jsonl", InstalledLayout.stateDir + "/audit.jsonl"].first(where: { access($0, F_OK) == 0 }) else {
-                fputs("Error: no audit log given, and none at ./jinnguard-state/audit.jsonl or \(InstalledLayout.stateDir)/audit.jsonl\n", stderr)
+                StandardError.write("Error: no audit log given, and none at ./jinnguard-state/audit.jsonl or \(InstalledLayout.stateDir)/audit.jsonl\n")
                 throw ExitCode(2)
             }
             // A log that is not there is not a log that fails: say which, and exit 2 (not 1).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import JGIPC
 
 /// Help text naming every environment variable the commands read, and the exit codes.
 enum EnvironmentHelp {
@@ -56,12 +57,12 @@ extension CommandLine {
             }
             let message = C.message(for: error)
             guard code == .validationFailure else {
-                if !message.isEmpty { fputs("jinnguard: \(message)\n", stderr) }
+                if !message.isEmpty { StandardError.write("jinnguard: \(message)\n") }
                 exit(code.rawValue)
             }
             // A usage error: one line, exit 2.
             let first = message.split(separator: "\n").first.map(String.init) ?? "bad arguments"
-            fputs("jinnguard: \(first) (see --help)\n", stderr)
+            StandardError.write("jinnguard: \(first) (see --help)\n")
             exit(2)
         }
     }

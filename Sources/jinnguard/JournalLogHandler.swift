@@ -23,9 +23,9 @@ struct JournalLogHandler: LogHandler {
         }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        JournalLine.write(JournalLine.line(label: label, level: Self.level(level), message: message.description, journal: JournalLine.journal))
+    func log(event: LogEvent) {
+        JournalLine.write(JournalLine.line(label: label, level: Self.level(event.level), message: event.message.description,
+                                           journal: JournalLine.journal))
     }
 
     /// Routes JGIPC.Log through swift-log for this process.

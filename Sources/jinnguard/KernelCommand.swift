@@ -1,5 +1,7 @@
 import ArgumentParser
+import CJGSys
 import Glibc
+import JGIPC
 
 /// `jinnguard kernel detach`: the documented break-glass for the kernel plane. jg-kernel pins its BPF links
 /// under /sys/fs/bpf/jinnguard/<instance>/ so that enforcement survives a jg-kernel restart; this
@@ -33,14 +35,14 @@ enum KernelDetach {
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         guard n > 0 else { print("jinnguard: cannot find own executable: \(String(cString: strerror(errno)))"); return 2 }
-        let selfPath = String(cString: buf)
+        let selfPath = CText.string(buf)
         let dir = String(selfPath[..<(selfPath.lastIndex(of: "/") ?? selfPath.endIndex)])
         let exe = dir + "/jg-kernel"
         guard access(exe, X_OK) == 0 else { print("jinnguard: \(exe) not found"); return 2 }
         let args = [exe, "detach"] + (instance.map { [$0] } ?? [])
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        fflush(stdout)
+        jg_sys_stdout_flush()
         var pid: pid_t = 0
         let r = posix_spawn(&pid, exe, nil, nil, &argv, environ)
         guard r == 0 else { print("jinnguard: cannot run \(exe): \(String(cString: strerror(r)))"); return 2 }

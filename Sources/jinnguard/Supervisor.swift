@@ -420,7 +420,7 @@ final class Supervisor {
         if let port = settings.metricsPort { line += " metrics=http://127.0.0.1:\(port)/metrics" }
         print(line)
         print(FirstRequestHint.text(stateDir: settings.stateDir, socketPath: settings.socketPath, policy: policy))
-        fflush(stdout)
+        jg_sys_stdout_flush()
     }
 
     // MARK: signals

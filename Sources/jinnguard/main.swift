@@ -111,7 +111,7 @@ func absolute(_ p: String) -> String {
     if p.hasPrefix("/") { return p }
     var buf = [CChar](repeating: 0, count: 4096)
     guard getcwd(&buf, buf.count) != nil else { return p }
-    return String(cString: buf) + "/" + p
+    return CText.string(buf) + "/" + p
 }
 
 func makeDir(_ path: String, _ mode: mode_t) throws {

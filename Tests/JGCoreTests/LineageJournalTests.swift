@@ -9,7 +9,7 @@ import Testing
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         try #require(fd >= 0)
         _ = fcntl(fd, F_SETFL, O_APPEND)
-        return (String(cString: template), OwnedFD(adopting: fd))
+        return (CText.string(template), OwnedFD(adopting: fd))
     }
 
     @Test func resetIsJournaledAndSurvivesAReload() throws {

@@ -24,7 +24,7 @@ func fileText(_ path: String) -> String {
         var template = Array("/tmp/jg-lineage-test-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         try #require(fd >= 0)
-        let path = String(cString: template)
+        let path = CText.string(template)
         defer { unlink(path) }
         let store = LineageStore(file: OwnedFD(adopting: fd))
         store.deferWrites = true
@@ -46,7 +46,7 @@ func fileText(_ path: String) -> String {
         var template = Array("/tmp/jg-lineage-test-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         try #require(fd >= 0)
-        let path = String(cString: template)
+        let path = CText.string(template)
         defer { unlink(path) }
         let ids = ["claims_agent", "quote\"and\\back", "ünï ☃", "x"]
         let counters: [UInt64] = [1, 9, 10, 1_764_180_000_000_000_001, UInt64(Int64.max)]

@@ -172,7 +172,7 @@ func engine(ceiling: Double = 90, _ invs: [String], id: String = "a") throws -> 
         #expect(o(s: 0.3).verdict == .holds)
         #expect(o(s: 0.1 + 0.2).violated == ["s == 0.3"])
         #expect(o(x: -0.0).verdict == .holds)
-        let small = o(y: 5e-324)
+        let small = o(y: Double.leastNonzeroMagnitude)
         #expect(small.violated == ["y >= 1e-3"])
         #expect(small.explanation.contains("y=5e-324"))
     }
@@ -229,7 +229,7 @@ func engine(ceiling: Double = 90, _ invs: [String], id: String = "a") throws -> 
         let ground = ProverEngine(mode: .ground), solver = ProverEngine(mode: .solver)
         try ground.load(policy: policy)
         try solver.load(policy: policy)
-        let xs: [Double] = [-1e300, -50, 0, 0.1, 13, 49.5, 99.9, 100, 100.0.nextUp, 101, 1e15, 5e-324]
+        let xs: [Double] = [-1e300, -50, 0, 0.1, 13, 49.5, 99.9, 100, 100.0.nextUp, 101, 1e15, Double.leastNonzeroMagnitude]
         let ys: [Double] = [-7, 0, 0.5, 7, 49.5, 50.5, 150]
         var compared = 0, violations = 0
         for (k, x) in xs.enumerated() {

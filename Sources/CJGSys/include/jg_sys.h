@@ -80,3 +80,6 @@ int jg_sys_open_directory_path(const char *path);
 int jg_sys_access_as(const char *path, int mode, unsigned uid, unsigned gid, const unsigned *groups, int ngroups);
 /// Writes the decimal `pid` to the open cgroup.procs `fd` (one write, as the kernel wants it).
 int jg_sys_write_pid(int fd, int pid);
+/// stdio's stdout is a C global Swift 6 cannot reference safely: line-buffer it and flush it here.
+void jg_sys_stdout_line_buffered(void);
+int jg_sys_stdout_flush(void);

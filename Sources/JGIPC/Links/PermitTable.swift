@@ -113,5 +113,6 @@ public struct PermitChecker: Sendable {
 /// Which side this process is: set once at start by each component (SystemdComponent.identity); the
 /// supervisor leaves it at `.supervisor`.
 public enum LinkPermits {
+    /// Set once at start-up on the main thread, before any link exists; only read afterwards.
     nonisolated(unsafe) public static var local: LinkSide = .supervisor
 }

@@ -4,6 +4,7 @@ import Glibc
 /// start-up, before any component confines itself (the prover's and the gate's seccomp filters refuse new
 /// sockets later); afterwards each notification is one write on it.
 public enum SystemdNotify {
+    // These three are touched only from the process's event-loop thread (open, ready, watchdog timer).
     nonisolated(unsafe) private static var fd: Int32 = -1
     nonisolated(unsafe) private static var opened = false
 

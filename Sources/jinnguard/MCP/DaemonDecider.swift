@@ -7,6 +7,7 @@ import JGMCP
 /// wants an agent's sequence counters strictly increasing, so two in flight could reorder into a replay);
 /// the connection is kept between decisions (the daemon closes it after a DENY or 5 s idle, and then it
 /// is opened again). Anything but a complete reply is a denial: the gateway fails closed.
+/// `@unchecked`: the connection and the counter are touched only under `lock` (one proposal at a time).
 final class DaemonDecider: @unchecked Sendable {
     static let unreachable = "DENY_GATEWAY_DAEMON_UNREACHABLE"
     let socketPath: String

@@ -15,6 +15,8 @@ protocol MCPPeer: AnyObject, Sendable {
 /// The gateway between one client side and one upstream: every `tools/call` is a Jinn Guard decision
 /// before it reaches the upstream; `tools/list` answers are filtered to what the agent may call; a
 /// cancellation is passed on and recorded; everything else passes as the bytes it came as.
+/// `@unchecked`: reader threads of both sides call in; every mutable field is touched under `lock`, and
+/// `client`/`upstream` are set before the first reader thread starts.
 final class GatewaySession: @unchecked Sendable {
     struct Call {
         var proposal: ToolCallProposal

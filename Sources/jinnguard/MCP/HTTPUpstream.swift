@@ -8,6 +8,7 @@ import JGMCP
 /// message is one POST; what the server answers (JSON, or an SSE stream of messages) goes back to the
 /// session. The routing headers the transport asks for (MCP-Protocol-Version, Mcp-Method, Mcp-Name) are
 /// derived from the message itself, so any client side works.
+/// `@unchecked`: `sessionID`/`negotiatedVersion` only under `lock`; `session` is set before any thread starts.
 final class HTTPUpstream: MCPPeer, @unchecked Sendable {
     struct Target { var host: String; var port: UInt16; var path: String }
     let target: Target

@@ -4,6 +4,7 @@ import JGIPC
 
 /// Newline-delimited JSON-RPC over a pair of descriptors (the MCP stdio transport): one reader thread,
 /// writes serialised by a lock so that two messages never interleave.
+/// `@unchecked`: the descriptors are immutable once made; writes hold `lock`; only the one reader thread reads.
 final class LineChannel: @unchecked Sendable {
     /// Largest message accepted (tool results may carry images); a longer line ends the channel.
     static let maxLine = 64 << 20
@@ -27,7 +28,7 @@ final class LineChannel: @unchecked Sendable {
     }
 
     /// Reads lines until EOF, calling `onLine` for each non-empty one (without its `\n` or `\r`), then `onEnd`.
-    func startReading(name: String, onLine: @escaping ([UInt8]) -> Void, onEnd: @escaping () -> Void) {
+    func startReading(name: String, onLine: @escaping @Sendable ([UInt8]) -> Void, onEnd: @escaping @Sendable () -> Void) {
         let t = Thread { [input] in
             var pending: [UInt8] = []
             var buf = [UInt8](repeating: 0, count: 65536)

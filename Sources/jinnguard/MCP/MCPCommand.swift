@@ -85,7 +85,7 @@ struct MCPCommand: ParsableCommand {
         let session = GatewaySession(server: name, agent: agent, decider: decider, view: view ?? (map.isEmpty ? nil : ToolPolicyView(allowedIntents: [], intentMap: map)))
 
         // The upstream side.
-        var upstreamPeer: MCPPeer
+        let upstreamPeer: MCPPeer
         var child: UpstreamLauncher.Child?
         if let url = upstreamUrl {
             guard let t = HTTPUpstream.parse(url: url) else { throw MCPStartError(description: "--upstream-url must be http://HOST:PORT/PATH") }

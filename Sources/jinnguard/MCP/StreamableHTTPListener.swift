@@ -12,6 +12,8 @@ import JGMCP
 /// not offered (405), which the transport allows. Every request passes HTTPAccess first (Host, Origin,
 /// bearer token). All HTTP clients share the one upstream: request ids are renumbered on the way up and
 /// restored on the way down, so two clients' ids never collide.
+/// `@unchecked`: one thread per HTTP connection; the stream table and the id counter are touched under `lock`, and
+/// `session` is set before `serve()` starts accepting.
 final class StreamableHTTPListener: MCPPeer, @unchecked Sendable {
     final class Stream {
         let fd: OwnedFD

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CJGSys
 import Glibc
 import JGAudit
 import JGCrypto
@@ -68,7 +69,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        setvbuf(stdout, nil, _IOLBF, 0)
+        jg_sys_stdout_line_buffered()
         guard geteuid() == 0 else { print("jinnguard validate: run as root (it reads keys and audit logs, and starts daemons)"); throw ExitCode(2) }
         let report = Report()
         let targetPort = metricsPort ?? getenv("JINNGUARD_METRICS_PORT").flatMap { UInt16(String(cString: $0)) }
