@@ -12,6 +12,9 @@ TARGETS=${FUZZ_TARGETS:-$ALL}
 NICE=${FUZZ_NICE:-0}
 
 mkdir -p fuzzing/logs
+# The main package is a path dependency whose files change under it (a merge adds one): SwiftPM kept
+# planning with the old file list, so the cached plan goes and is made again (seconds).
+rm -f fuzzing/.build/workspace-state.json fuzzing/.build/*/debug/description.json
 # (gold warns once per ASan symbol it cannot export: thousands of lines, kept out of the way in the log)
 if ! swift build --package-path fuzzing --scratch-path fuzzing/.build -Xswiftc -sanitize=fuzzer,address > fuzzing/logs/build.log 2>&1; then
   grep -v "ld.gold: warning" fuzzing/logs/build.log | tail -40 >&2
