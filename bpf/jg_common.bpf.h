@@ -117,3 +117,11 @@ static __always_inline struct jg_event *jg_event_new(__u32 kind, __u64 cgid, __u
     jg_count(JG_STAT_EVENTS);
     return e;
 }
+
+/// Telemetry records (not denials) wake the reader only once the ring is a quarter full: jg-kernel drains
+/// every 100 ms anyway, and a wakeup per record (an IPI each) cost a locked agent's start-up one per mount
+/// and open of its sandbox build.
+static __always_inline void jg_submit_quiet(struct jg_event *e) {
+    __u64 avail = bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA);
+    bpf_ringbuf_submit(e, avail > 64 * 1024 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}

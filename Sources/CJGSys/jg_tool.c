@@ -382,6 +382,7 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup
     for (int sig = 1; sig < 32; sig++) signal(sig, SIG_DFL);
     if (s->new_session) { if (setsid() < 0) fail_step(&c, JG_TOOL_STEP_STDIO); }
     else setpgid(0, 0);
+    pid_t spawner = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if ((s->layers & JG_TOOL_CGROUP) && in_cgroup) c.got |= JG_TOOL_CGROUP;
     else if (s->layers & JG_TOOL_CGROUP) {
@@ -453,7 +454,12 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup
         for (unsigned bit = 1; bit; bit <<= 1) if (rest & bit) { errno = EPERM; fail_layer(&c, bit); }
     }
 
+    /* Changing credentials (the identity, the user namespace) cleared the parent-death signal: set it again,
+       so that the spawner's death (even by SIGKILL) still ends the run; a spawner already gone ends it now. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != spawner) _exit(127);
     /* The program runs as pid 1 of its own pid namespace; this process only waits for it. */
+    pid_t waiter = getpid();
     pid_t tool = fork();
     if (tool < 0) fail_step(&c, JG_TOOL_STEP_FORK);
     if (tool > 0) {
@@ -465,6 +471,9 @@ static void child_main(const jg_tool_spec *s, int errfd, int stfd, int in_cgroup
         _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 127);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* (in its own pid namespace its parent shows as 0: nothing to compare there) */
+    pid_t up = getppid();
+    if (up != 0 && up != waiter) _exit(127);
     if (c.got & JG_TOOL_MOUNTNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail_layer(&c, JG_TOOL_MOUNTNS);
         else if (s->layers & JG_TOOL_VIEW) {

@@ -16,6 +16,8 @@ public enum DelegatedCgroup {
         }
         func make(_ d: String) throws(Failure) {
             if mkdir(d, 0o755) != 0 && errno != EEXIST { throw Failure(description: "mkdir \(d): \(String(cString: strerror(errno)))") }
+            // Searchable whatever the unit's UMask=: jg-kernel looks run cgroups up by path to govern them.
+            _ = chmod(d, 0o755)
         }
         try make(own + "/broker")
         try make(own + "/runs")

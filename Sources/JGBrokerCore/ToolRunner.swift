@@ -149,6 +149,10 @@ public struct ToolRunner {
 
     /// The cgroup v2 directory tool runs are placed under (created by the supervisor), if any.
     public var cgroupParent: String? = RunCgroup.defaultParent()
+    /// Under systemd: agent → its cgroup in the broker's delegated subtree that jg-kernel governs.
+    public var governedAgentCgroups: [String: String] = [:]
+    /// Under systemd: `runs/` of the broker's delegated subtree (DelegatedCgroup), else nil.
+    public var delegatedRunsParent: String? { RunCgroup.delegatedParent }
     /// Only the broker's event-loop thread starts runs, so the counter is never raced.
     nonisolated(unsafe) static var runCounter: UInt64 = 0
     static let seccompFilter: [UInt8]? = try? Seccomp.exportDenyList(SeccompProfiles.tool)
@@ -211,7 +215,7 @@ public struct ToolRunner {
         let outR = OwnedFD(adopting: outPipe[0]), outW = OwnedFD(adopting: outPipe[1])
         let errR = OwnedFD(adopting: errPipe[0]), errW = OwnedFD(adopting: errPipe[1])
         Self.runCounter += 1
-        let governed = stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
+        let governed = governedAgentCgroups[agentID] ?? stateDir.flatMap { RunCgroup.governedParent(stateDir: $0, agentID: agentID) }
         let cg = (governed ?? cgroupParent).flatMap { RunCgroup(parent: $0, name: "run-\(getpid())-\(Self.runCounter)") }
         if let cg, governed != nil { onRunCgroup?(cg.path, agentID, true) {} }
         let notify = onRunCgroup

@@ -85,6 +85,11 @@ public final class GateDecider {
         ctx.topologyRisk = scores.topology
         ctx.fusedRisk = scores.fused
 
+        // A connection whose connector could not be seen at the accept may belong to a locked runtime
+        // (its socket handed on inside, the connector gone): never taken for one from outside.
+        if obs.runtimeUnknown {
+            return .deny(.identityBinding, reason: "the connecting process was gone before the accept: its runtime cannot be established", ctx)
+        }
         // Step 5.
         guard let agentID = p.agentID else {
             if let r = obs.runtime { return .deny(.identityBinding, reason: "peer runs in the runtime of agent \(r.agent) and names no agent", ctx) }

@@ -25,6 +25,9 @@ public struct PeerObservation: Sendable {
     public var kernelSignal: String?
     /// The agent whose governed cgroup (or locked runtime) the peer runs in, read when it connected.
     public var runtime: RuntimeIdentity?
+    /// The process that connected was gone (or its pid named a newer process) when the gate accepted: the
+    /// socket may live on in a locked agent's other processes, so who it is can no longer be established.
+    public var runtimeUnknown = false
 
     public var observedRisk: Double {
         (uid == 0 ? 25 : 0) + (executable == nil ? 20 : 0) + (pidNamespace == nil ? 10 : 0) + kernelRisk

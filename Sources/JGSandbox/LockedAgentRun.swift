@@ -109,6 +109,13 @@ public enum LockedAgentRun {
         // Our own stdout and stderr, lent: they stay open here (released, never closed, after the spawn).
         let out = OwnedFD(adopting: 1), err = OwnedFD(adopting: 2)
         defer { _ = out.release(); _ = err.release() }
+        // The signals passed on to the agent, and SIGCHLD, are taken with sigwaitinfo from before the spawn
+        // (the builder's child unblocks everything), so none is lost between the spawn and the wait.
+        var waited = sigset_t(), previous = sigset_t()
+        sigemptyset(&waited)
+        for s in forwardedSignals + [SIGCHLD] { sigaddset(&waited, s) }
+        sigprocmask(SIG_BLOCK, &waited, &previous)
+        defer { sigprocmask(SIG_SETMASK, &previous, nil) }
         do {
             started = try SandboxBuilder.spawn(spec, stdout: out, stderr: err, cgroupProcs: cgroup?.procs.raw,
                                                cgroupDirectory: cgroup?.directory.raw)
@@ -116,17 +123,26 @@ public enum LockedAgentRun {
             throw fail("\(error)" + (error.layer == "fork" || error.layer == "exec" ? "" : " (--best-effort starts without it)"))
         }
         if let why = started.missingReason { say("started without \(why)") }
-        lockedChild = started.pid
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
-            signal(sig) { s in if lockedChild > 0 { kill(lockedChild, s) } }
-        }
         var status: Int32 = 0
-        while waitpid(started.pid, &status, 0) < 0 && errno == EINTR {}
-        lockedChild = 0
+        var ending: Int32 = 0
+        while true {
+            let w = waitpid(started.pid, &status, WNOHANG)
+            if w == started.pid || (w < 0 && errno != EINTR) { break }
+            var info = siginfo_t()
+            let s = sigwaitinfo(&waited, &info)
+            if s <= 0 || s == SIGCHLD { continue }
+            if let e = SignalForwarding.forward(s, runtime: started.pid) { ending = e }
+        }
         // WIFEXITED / WTERMSIG by hand: Glibc's macros do not import.
         let sig = status & 0x7f
+        // An agent ended for a signal it had left at its default action was killed on its behalf (SIGKILL):
+        // its status is that signal's, as for any process.
+        if sig == SIGKILL && ending != 0 { return 128 + ending }
         return sig == 0 ? (status >> 8) & 0xff : 128 + sig
     }
+
+    /// Passed on to the agent (its exit status then tells which ended it).
+    public static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
 
     static func absolute(_ p: String) -> String {
         if p.hasPrefix("/") { return p }
@@ -158,11 +174,6 @@ public enum LockedAgentRun {
         return nil
     }
 }
-
-/// The runtime's outer process, for the signal handlers: SIGINT/SIGTERM/SIGHUP/SIGQUIT end it, and with it the
-/// agent (PR_SET_PDEATHSIG), which as pid 1 of its pid namespace would ignore a forwarded signal it has no
-/// handler for. Unsafe-but-safe: written once, before the handlers are installed; the handlers only read it.
-nonisolated(unsafe) private var lockedChild: pid_t = 0
 
 /// `<cgroup2>/jinnguard/<instance>/agents/<agent>/locked-<pid>`: below the agent's governed cgroup, so the
 /// kernel plane's rules and telemetry cover the agent, and named so that the gate knows it (RuntimeIdentity).

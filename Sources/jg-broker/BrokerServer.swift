@@ -97,6 +97,14 @@ final class BrokerServer {
             let auditDirName = String(path[..<slash])
             let auditDir = DirectoryHandle(name: auditDirName, access: s["audit_dir_access"]?.stringValue ?? auditDirName)
             let accessPath = auditDir.access + path[slash...]
+            // Under systemd the handed descriptors are in the rendezvous's mount namespace: the workspaces the
+            // tool views bind must be reached through this unit's own (OwnMountView).
+            if SystemdComponent.active {
+                for h in [stateDir, auditDir] {
+                    guard let fd = OwnMountView.descriptor(ofAccess: h.access) else { continue }
+                    if let problem = OwnMountView.reopen(fd: fd, name: h.name) { Log.warn("\(h.name) stays as handed over: \(problem)") }
+                }
+            }
             do {
                 signingKey = try AuditSigningKey.loadOrCreate(privatePath: stateDir.access + "/audit-signing.key",
                                                               publicPath: stateDir.access + "/audit-signing.pub")
@@ -138,6 +146,7 @@ final class BrokerServer {
                                              details: [("agents", .integer(.signed(Int64(p.agents.count))))]))
         }
         runner?.canaryResources = p.canaryResources
+        governDelegatedAgentCgroups()
         report()
         tellGateReady()
         return (true, "audit log at index \(audit?.nextIndex ?? 0)")
@@ -173,6 +182,7 @@ final class BrokerServer {
             flushGovernContinuations()
             ep.onMessage = { [unowned self] r throws(LinkProtocolError) in try self.fromKernel(&r) }
             ep.send(LinkWriter(type: BrokerToKernel.planesRequest.rawValue))
+            governDelegatedAgentCgroups()
         case .broker:
             ep.close()
         }
@@ -236,6 +246,7 @@ final class BrokerServer {
             }
             if !ok { Log.warn("jg-kernel: \(msg)") }
             governedReplies += 1
+            governResults.removeValue(forKey: governedReplies)?(ok)
             runGovernContinuations()
         case .event:
             guard let kind = r.string(), let cg = r.u64(), let pid = r.u32(), let detail = r.string(), r.atEnd else {
@@ -255,6 +266,10 @@ final class BrokerServer {
     var governSent = 0
     /// Continuations waiting for jg-kernel's answer number `reply` (answers come in order).
     var governContinuations: [(reply: Int, then: () -> Void)] = []
+    /// Callbacks for the answer number `reply` that need its verdict (DelegatedRunGovernance.swift).
+    var governResults: [Int: (Bool) -> Void] = [:]
+    var delegatedGovernAsked: Set<String> = []
+    var delegatedGovernTries: [String: Int] = [:]
 
     func flushKernelEvents() {
         guard !kernelEvents.isEmpty else { return }

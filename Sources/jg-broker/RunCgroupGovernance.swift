@@ -33,6 +33,10 @@ extension BrokerServer {
     func flushGovernContinuations() {
         let all = governContinuations
         governContinuations.removeAll()
+        // Asked on a link that is gone: asked again on the new one (governed cgroups stay in the pinned map).
+        governResults.removeAll()
+        delegatedGovernAsked.removeAll()
+        delegatedGovernTries.removeAll()
         governSent = 0
         governedReplies = 0
         for c in all { c.then() }

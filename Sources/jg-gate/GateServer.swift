@@ -20,6 +20,8 @@ final class ClientConnection {
     var observation: PeerObservation?
     /// The agent whose cgroup the peer runs in, read at accept while the connecting process is alive.
     var runtime: RuntimeIdentity?
+    /// The connector was gone before the accept (PeerObservation.runtimeUnknown).
+    var runtimeUnknown = false
     var state = State.header
     var deadline: Double
     /// When the connection was accepted, in start-time ticks: the peer process started before it.
@@ -315,9 +317,11 @@ final class GateServer {
             let c = ClientConnection(conn: conn, peer: peer, deadline: Monotonic.now + Self.idleLimit)
             // Kept only when the pid, read after the cgroup, still names a process started before the accept
             // (a pid reused meanwhile names a newer one).
-            if RuntimeIdentity.instance != nil, let rt = RuntimeIdentity.read(pid: peer.pid),
-               let start = PeerObservation.startTime(peer.pid), start <= c.acceptedAt + 1 {
-                c.runtime = rt
+            // A connector already gone (or its pid reused) cannot be placed: its socket may have been handed
+            // on inside a locked runtime, so the connection is refused rather than taken for an outsider's.
+            if RuntimeIdentity.instance != nil, peer.pid > 0 {
+                let rt = RuntimeIdentity.read(pid: peer.pid)
+                if let start = PeerObservation.startTime(peer.pid), start <= c.acceptedAt + 1 { c.runtime = rt } else { c.runtimeUnknown = true }
             }
             let cid = table.connect(fd: fd, c)
             loop.register(fd, events: Int16(POLLIN)) { [unowned self] ev in self.clientEvent(cid, ev) }
@@ -422,6 +426,7 @@ final class GateServer {
         let now = UInt64(time(nil))
         var obs = c.observation ?? PeerObservation.from(c.peer, startTime: 0, view: .unreadable)
         obs.runtime = c.runtime
+        obs.runtimeUnknown = c.runtimeUnknown
         switch decider.evaluate(body: body, peer: c.peer, now: now, observe: { _ in obs }) {
         case let .reject(token):
             reject(c, cid, token)

@@ -10,16 +10,18 @@ enum Detach {
         if let instance { instances = instances.filter { $0 == instance } }
         var detached = 0, failed = 0
         for inst in instances {
-            let linkDir = KernelPaths.pinBase + "/" + inst + "/links"
-            for name in allEntries(linkDir) {
-                let r = jg_bpf_link_detach_pinned(linkDir + "/" + name)
-                if r == 0 { detached += 1 } else if r == -EOPNOTSUPP {
-                    // raw tracepoint links cannot be force-detached; they only observe, and go away with
-                    // their pin and the last process holding them
-                    print("jg-kernel: \(inst)/\(name): telemetry link unpinned (released when its last holder exits)")
-                } else {
-                    failed += 1
-                    print("jg-kernel: detach \(inst)/\(name): \(KernelPaths.errnoText(-r))")
+            // links/: the instance cgroup's attachment; slice/links/: the systemd slice's (SystemdCgroups).
+            for linkDir in ["/links", "/slice/links"].map({ KernelPaths.pinBase + "/" + inst + $0 }) {
+                for name in allEntries(linkDir) {
+                    let r = jg_bpf_link_detach_pinned(linkDir + "/" + name)
+                    if r == 0 { detached += 1 } else if r == -EOPNOTSUPP {
+                        // raw tracepoint links cannot be force-detached; they only observe, and go away with
+                        // their pin and the last process holding them
+                        print("jg-kernel: \(inst)/\(name): telemetry link unpinned (released when its last holder exits)")
+                    } else {
+                        failed += 1
+                        print("jg-kernel: detach \(inst)/\(name): \(KernelPaths.errnoText(-r))")
+                    }
                 }
             }
             let removed = removePinTree(KernelPaths.pinBase + "/" + inst, detachLinks: false)

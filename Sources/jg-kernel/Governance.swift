@@ -197,10 +197,15 @@ final class Governance {
         guard path.hasPrefix("/"), !comps.contains(".."), !comps.contains("."), !path.hasSuffix("/"), !TextSearch.contains(path, "//") else {
             return (0, "cgroup path must be absolute and normalized: \(path)")
         }
-        guard path.hasPrefix(base + "/"), path.dropFirst(base.count + 1).contains("/") else {
-            return (0, "cgroup path must be at least two levels below \(base)/ (e.g. \(base)/runs/<name>)")
+        // Under systemd: also the broker's run cgroups in its delegated subtree (SystemdCgroups).
+        if let sd = paths.systemd, path.hasPrefix(sd.brokerRuns + "/") {
+            if let why = sd.checkBrokerRun(path) { return (0, why) }
+        } else {
+            guard path.hasPrefix(base + "/"), path.dropFirst(base.count + 1).contains("/") else {
+                return (0, "cgroup path must be at least two levels below \(base)/ (e.g. \(base)/runs/<name>)")
+            }
+            guard path != paths.agentsDir else { return (0, "\(path) itself is not governed (only its agent subdirectories)") }
         }
-        guard path != paths.agentsDir else { return (0, "\(path) itself is not governed (only its agent subdirectories)") }
         let mount = String(cgBase.dropLast("/jinnguard".count))
         for pid in [getpid(), getppid()] {
             if let mine = Self.cgroupOf(pid: pid, mount: mount), mine == path || mine.hasPrefix(path + "/") {
@@ -272,6 +277,7 @@ final class Governance {
             for n in listDirectory(dir) { walk(dir + "/" + n, depth: depth + 1) }
         }
         walk(base, depth: 0)
+        if let sd = paths.systemd { walk(sd.brokerRuns, depth: 0) }
         for id in governed.keys where !live.contains(id) {
             var k = id
             _ = jg_bpf_map_delete(maps.governed.raw, &k)

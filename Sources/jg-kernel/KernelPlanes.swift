@@ -64,6 +64,19 @@ struct KernelPlanes {
             cgroupProblem = (ENOENT, "no cgroup v2 mount found")
         }
         defer { if cgroupFD >= 0 { close(cgroupFD) } }
+        // Under systemd the broker's run cgroups are in its unit's subtree: the programs also attach to the
+        // slice holding both units (SystemdCgroups). Failing that, the plane is not reported active.
+        var sliceFD: Int32 = -1
+        if cgroupProblem == nil, let sd = paths.systemd {
+            for d in [paths.pinRoot + "/slice", paths.sliceLinkDir] where mkdir(d, 0o700) != 0 && errno != EEXIST {
+                cgroupProblem = (errno, "cannot create \(d): \(KernelPaths.errnoText(errno))")
+            }
+            if cgroupProblem == nil {
+                sliceFD = open(sd.slice, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if sliceFD < 0 { cgroupProblem = (errno, "cannot open \(sd.slice): \(KernelPaths.errnoText(errno))") }
+            }
+        }
+        defer { if sliceFD >= 0 { close(sliceFD) } }
 
         var out = KernelPlanes(entries: [])
         for (plane, file) in layout {
@@ -100,6 +113,18 @@ struct KernelPlanes {
                 }
                 entry.programs.append(name)
                 if adopted != 0 { entry.adopted += 1 } else { newlyPinned.append(pin) }
+                if plane == "cgroup_sock_addr", sliceFD >= 0 {
+                    let slicePin = paths.sliceLinkDir + "/" + name
+                    var sliceAdopted: Int32 = 0
+                    let r2 = jg_bpf_program_attach(raw, i, sliceFD, slicePin, &sliceAdopted)
+                    if r2 != 0 {
+                        entry.errno = -r2
+                        entry.reason = "attach \(name) to \(paths.systemd?.slice ?? "the slice"): \(KernelPaths.errnoText(-r2))" + libbpfSuffix()
+                        failed = true
+                        break
+                    }
+                    if sliceAdopted != 0 { entry.adopted += 1 } else { newlyPinned.append(slicePin) }
+                }
             }
             if failed {
                 // Roll back what this attempt attached; links adopted from before stay as they were.

@@ -18,9 +18,13 @@ struct KernelPaths {
 
     var instance: String
     var cgroupBase: String?
+    /// Under systemd: the slice the cgroup programs also attach to, and the broker's run cgroups.
+    var systemd: SystemdCgroups? = nil
 
     var pinRoot: String { KernelPaths.pinBase + "/" + instance }
     var linkDir: String { pinRoot + "/links" }
+    /// The links of the second attachment (the systemd slice); ends in /links like the first (removePinTree).
+    var sliceLinkDir: String { pinRoot + "/slice/links" }
     var cgroupDir: String? { cgroupBase.map { $0 + "/" + instance } }
     var agentsDir: String? { cgroupDir.map { $0 + "/agents" } }
 

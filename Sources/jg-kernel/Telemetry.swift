@@ -54,6 +54,8 @@ final class Telemetry {
         case Int(JG_EV_DENY_UNLINK.rawValue): return "deny_unlink"
         case Int(JG_EV_DENY_MOUNT.rawValue): return "deny_mount"
         case Int(JG_EV_CAPABLE.rawValue): return "capable"
+        case Int(JG_EV_REFUSED.rawValue): return "refused"
+        case Int(JG_EV_SECCOMP_KILL.rawValue): return "seccomp_kill"
         default: return "kind\(k)"
         }
     }
@@ -85,6 +87,10 @@ final class Telemetry {
         switch kind {
         case "connect", "deny_connect", "deny_sendmsg": detail = address(bytes, kind: e.kind)
         case "capable": detail = "cap=\(e.aux)"
+        case "refused": detail = "agent=\(agent) " + Refusal.describe(nr: e.aux, detail: bytes)
+        case "seccomp_kill":
+            let arch = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+            detail = "agent=\(agent) arch=0x\(String(arch, radix: 16)) syscall=\(e.aux)"
         default:
             let n = bytes.firstIndex(of: 0) ?? bytes.count
             detail = String(decoding: bytes[..<n], as: UTF8.self)

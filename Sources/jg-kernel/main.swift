@@ -72,7 +72,8 @@ do { control = try ControlChannel(component: .kernel, loop: loop) } catch { Log.
 
     /// First configuration: load the objects from settings.bpf_dir, adopt pins, open maps, start telemetry.
     func start(bpfDir: String, stateDir: String) {
-        let p = KernelPaths(instance: KernelPaths.instanceName(stateDir: stateDir), cgroupBase: KernelPaths.cgroupBase())
+        let p = KernelPaths(instance: KernelPaths.instanceName(stateDir: stateDir), cgroupBase: KernelPaths.cgroupBase(),
+                            systemd: SystemdCgroups.find())
         paths = p
         let loaded: KernelPlanes
         if let bpffsProblem {
@@ -81,7 +82,8 @@ do { control = try ControlChannel(component: .kernel, loop: loop) } catch { Log.
             loaded = KernelPlanes.load(bpfDir: bpfDir, paths: p)
         }
         planes = loaded
-        Log.info("instance \(p.instance): pins \(p.pinRoot), cgroup \(p.cgroupDir ?? "none"), agents \(p.agentsDir ?? "none")")
+        Log.info("instance \(p.instance): pins \(p.pinRoot), cgroup \(p.cgroupDir ?? "none"), agents \(p.agentsDir ?? "none")"
+                 + (p.systemd.map { ", also attached to \($0.slice), broker runs \($0.brokerRuns)" } ?? ""))
         for e in loaded.entries {
             if e.active { Log.info("plane \(e.name): active (\(e.reason))") }
             else { Log.warn("plane \(e.name): inactive: errno \(e.errno): \(e.reason)") }
@@ -249,7 +251,14 @@ do { signals = try SignalSource(signals: [SIGTERM, SIGINT]) } catch { Log.error(
 loop.register(signals.fd.raw, events: Int16(POLLIN)) { _ in
     if !signals.drain().isEmpty {
         state.drainEvents()
-        state.teardown()
+        // Under systemd a stop is most often `systemctl restart jg-kernel`: the pins stay, so the links keep
+        // enforcing, and the next jg-kernel adopts them (its programs replace the old ones in place). Nothing
+        // is left without rules in between. `jg-kernel detach` removes them by hand (docs/deployment.md).
+        if SystemdComponent.active {
+            Log.info("stopped: pins of instance \(state.paths?.instance ?? "?") kept for the next jg-kernel")
+        } else {
+            state.teardown()
+        }
         exit(0)
     }
 }

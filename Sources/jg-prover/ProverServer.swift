@@ -66,6 +66,14 @@ final class ProverServer {
         if !broker.send(w) { abort(ctx.requestID, "DENY_COMPONENT_UNAVAILABLE", "jg-broker link failed") }
     }
 
+    /// The orderly stop (main.swift): decide what the gate already sent, then write everything out.
+    func stop() {
+        gate?.receiveRemaining(timeout: 1.0)
+        broker?.flushAll(timeout: 1.0)
+        gate?.flushAll(timeout: 1.0)
+        Log.info("stopped: every request taken was decided")
+    }
+
     func abort(_ id: UInt64, _ token: String, _ reason: String) {
         var w = LinkWriter(type: ProverToGate.abort.rawValue)
         w.u64(id); w.string(token); w.string(reason)

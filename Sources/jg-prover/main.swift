@@ -67,5 +67,17 @@ control.onConfigure = { policy, settings in
 }
 control.onLink = { peer, fd in prover.link(peer, fd) }
 prover.linkBroken = { control.linkBroken($0) }
+// An orderly stop (`systemctl restart jg-prover`, the supervisor's SIGTERM): no request the prover took is
+// left without its decision. The gate's further checks fail at once (it answers them itself); what it sent
+// before is decided, and every decision and notice is written out before the process ends. Without this,
+// SIGTERM's default action could drop a decision queued for the broker after the gate was told it had
+// been handed on, and that request waited for the gate's full reply deadline.
+let stopSignals: SignalSource
+do { stopSignals = try SignalSource(signals: [SIGTERM, SIGINT]) } catch { Log.error("\(error)"); exit(2) }
+loop.register(stopSignals.fd.raw, events: Int16(POLLIN)) { _ in
+    guard !stopSignals.drain().isEmpty else { return }
+    prover.stop()
+    exit(0)
+}
 control.reportReady()
 loop.run()

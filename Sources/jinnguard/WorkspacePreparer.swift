@@ -96,7 +96,15 @@ final class WorkspacePreparer {
                 let mk = Self.runTool(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1,root_owner=\(uid):\(uid)", image])
                 guard mk == 0 else { unlink(image); throw Failure(description: "mkfs.ext4 \(image) failed (\(mk))") }
             }
-            let m = Self.runTool(["mount", "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", image, dir])
+            // mount(8) takes the first free loop device; another process on the host may take the same one
+            // between its LOOP_CTL_GET_FREE and its LOOP_CONFIGURE, or the device it names may be gone from a
+            // container's /dev: a fresh look for a free device (a new attempt) usually finds another.
+            var m: Int32 = -1
+            for attempt in 0..<Self.mountAttempts {
+                if attempt > 0 { Log.warn("mount \(image) at \(dir) failed (\(m)); trying another loop device"); usleep(200_000) }
+                m = Self.runTool(["mount", "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", image, dir])
+                if m == 0 && isMountPoint(dir) { break }
+            }
             guard m == 0, isMountPoint(dir) else { throw Failure(description: "mount \(image) at \(dir) failed (\(m))") }
             mounted.insert(dir)
             rmdir(dir + "/lost+found")
@@ -104,6 +112,8 @@ final class WorkspacePreparer {
         guard chown(dir, uid, uid) == 0, chmod(dir, 0o700) == 0 else { throw Failure(description: "chown \(dir): \(errnoText())") }
         return dir
     }
+
+    static let mountAttempts = 3
 
     func isMountPoint(_ dir: String) -> Bool {
         var a = stat(), b = stat()

@@ -126,4 +126,11 @@ func writeFile(_ path: String, _ text: String) throws {
     guard writeFully(fd, b), fsync(fd) == 0 else { throw SystemError("write \(path)") }
 }
 
+// `agent run` starts an agent, often many times (an MCP gateway's upstreams): taken before the argument
+// parser, whose start-up alone (its type metadata scans) costs more than building the locked runtime. What
+// the hand parser does not take (--help, a bad option) goes to the argument parser as before.
+if CommandLine.arguments.count > 2, CommandLine.arguments[1] == "agent", CommandLine.arguments[2] == "run",
+   case let .run(request) = LockedAgentArguments.parse(Array(CommandLine.arguments.dropFirst(3))) {
+    exit(LockedAgentRun.run(request))
+}
 CommandLine.exitWithParsedCommand(JinnGuard.self)

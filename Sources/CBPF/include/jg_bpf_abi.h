@@ -28,7 +28,33 @@ enum jg_event_kind {
     JG_EV_DENY_UNLINK = 9,
     JG_EV_DENY_MOUNT = 10,
     JG_EV_CAPABLE = 11,
+    /// A governed process's syscall the sandbox refused (sys_exit): `aux` the syscall number, `detail` a
+    /// struct jg_refusal and, for opens, the path after it.
+    JG_EV_REFUSED = 12,
+    /// A governed process killed by its seccomp filter (SIGSYS generated): `aux` the syscall, detail[0..3] the arch.
+    JG_EV_SECCOMP_KILL = 13,
 };
+
+/// The head of a JG_EV_REFUSED record's detail: what the kernel answered and the first two arguments.
+struct jg_refusal {
+    __s64 ret;
+    __u64 arg0;
+    __u64 arg1;
+    /// Refused records of this agent slot dropped (rate limit) since its previous record.
+    __u32 suppressed;
+    __u32 pad;
+};
+#define JG_REFUSAL_PATH 32
+
+/// jg_refusal_budget (per agent slot): records left in the current window, so that one agent flooding
+/// refusals cannot crowd the ring buffer and drop another agent's.
+struct jg_refusal_budget {
+    __u64 window;
+    __u32 used;
+    __u32 suppressed;
+};
+#define JG_REFUSALS_PER_WINDOW 256
+#define JG_REFUSAL_WINDOW_NS 1000000000ULL
 
 /// One ring-buffer record. For connect kinds `detail` holds the raw sockaddr (family in `aux`);
 /// for exec/open the NUL-terminated path the process passed; for capable `aux` is the capability.

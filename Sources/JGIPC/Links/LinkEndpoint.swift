@@ -145,6 +145,52 @@ public final class LinkEndpoint {
         }
     }
 
+    /// For an orderly stop: the peer's next write fails at once (it sees the link go and answers for
+    /// itself), while everything it sent before is still read and handled here. The link stays open for
+    /// what the handlers queue (`flushAll`); the end of the peer's data is not a break.
+    public func receiveRemaining(timeout: Double) {
+        guard isOpen else { return }
+        _ = shutdown(conn.fd.raw, Int32(SHUT_RD))
+        let deadline = Monotonic.now + timeout
+        while isOpen {
+            switch conn.readAvailable(limit: linkMaxBody + Frame.headerSize) {
+            case .data:
+                do {
+                    while isOpen, let body = try conn.nextFrame(maxBody: linkMaxBody) {
+                        guard var r = LinkReader(body: body) else { throw LinkProtocolError(link: peer.rawValue, reason: "empty message") }
+                        try permits.admit(r.type)
+                        try onMessage(&r)
+                    }
+                } catch {
+                    Log.error("link \(peer.rawValue): \(error); closing")
+                    fail(); return
+                }
+            case .wouldBlock:
+                guard Monotonic.now < deadline else { return }
+                var p = pollfd(fd: conn.fd.raw, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, 50)
+            case .eof, .failed:
+                return
+            }
+        }
+    }
+
+    /// Writes everything queued, waiting for the socket at most `timeout` seconds: the last thing a
+    /// stopping component does, so that nothing it decided is lost in its own buffer.
+    @discardableResult
+    public func flushAll(timeout: Double) -> Bool {
+        let deadline = Monotonic.now + timeout
+        while isOpen && conn.hasPendingOutput {
+            beforeWrite()
+            if !conn.flush() { fail(); return false }
+            guard conn.hasPendingOutput else { break }
+            guard Monotonic.now < deadline else { return false }
+            var p = pollfd(fd: conn.fd.raw, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, 50)
+        }
+        return isOpen
+    }
+
     private func fail() {
         guard isOpen else { return }
         close()
