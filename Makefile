@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/debug
 PYTEST := python3 -m pytest
 
-.PHONY: deps bpf build run test unit e2e demo bench clean release
+.PHONY: deps bpf build run test unit e2e demo bench clean release fuzz fuzz-smoke differential test-asan test-ubsan e2e-asan check
 
 deps:
 	@scripts/install-deps.sh
@@ -34,6 +34,45 @@ e2e: build
 test: build
 	$(SWIFT) test
 	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard $(PYTEST) -q tests/e2e
+
+# Fuzzing and sanitizers (docs/fuzzing.md). `make fuzz` runs every fuzz target FUZZ_SECONDS (or FUZZ_RUNS
+# executions) each; `make check` is `make test` plus what CI adds: a fuzz smoke of every target, the
+# differential runs, the unit tests under ASan and UBSan, and a short e2e run against an ASan daemon.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+DIFF_COUNT ?= 20000
+# Resident-memory bounds do not hold under ASan (shadow memory, redzones, quarantine): not run there.
+E2E_ASAN_SKIP ?= --deselect tests/e2e/test_frames.py::test_many_idle_connections_then_normal_request
+E2E_ASAN_TESTS ?= tests/e2e/test_frames.py tests/e2e/test_connection.py tests/e2e/test_audit.py tests/e2e/test_network.py tests/e2e/test_policy_bounds.py
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-smoke: deps
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/fuzz.sh
+	python3 scripts/fuzz_differential.py fuzzing/.build/debug/jg-fuzz --count $(DIFF_COUNT)
+
+differential: deps
+	FUZZ_TARGETS=json FUZZ_SECONDS=1 scripts/fuzz.sh
+	python3 scripts/fuzz_differential.py fuzzing/.build/debug/jg-fuzz --count $(DIFF_COUNT)
+
+# Own scratch paths: a sanitizer build never replaces the plain one that `make test` uses.
+test-asan: deps
+	# Leak checking off: LeakSanitizer reports the XCTest runner's and FoundationEssentials' own allocations.
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --scratch-path .build/asan --sanitize=address
+
+# swiftc has no -sanitize=undefined (Swift traps overflow and bounds itself): UBSan instruments the C
+# shims, where the pointer work is, and any report is fatal.
+UBSAN_FLAGS := -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=all -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined
+test-ubsan: deps
+	$(SWIFT) test --scratch-path .build/ubsan $(UBSAN_FLAGS)
+
+e2e-asan: deps
+	$(SWIFT) build --scratch-path .build/asan --sanitize=address
+	$(MAKE) -C bpf OUT=$(CURDIR)/.build/asan/debug/bpf
+	JINNGUARD_BIN=$(CURDIR)/.build/asan/debug/jinnguard ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(PYTEST) -q $(E2E_ASAN_TESTS) $(E2E_ASAN_SKIP)
+
+check: test fuzz-smoke test-asan test-ubsan e2e-asan
 
 demo: build
 	JINNGUARD_BIN=$(CURDIR)/$(BIN)/jinnguard python3 scripts/demo.py

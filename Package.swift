@@ -2,8 +2,10 @@
 import PackageDescription
 
 // One thin C shim per C library (DESIGN.md §7); each links only its own library.
+// Warnings are errors in the shims: they are where all the pointer work is (#16).
 func shim(_ name: String, _ libs: [String]) -> Target {
-    .target(name: name, path: "Sources/\(name)", linkerSettings: libs.map { .linkedLibrary($0) })
+    .target(name: name, path: "Sources/\(name)", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: libs.map { .linkedLibrary($0) })
 }
 
 // Component code does not import _StringProcessing implicitly: one Regex or `String.contains(String)`
@@ -21,6 +23,8 @@ let package = Package(
         .executable(name: "jg-prover", targets: ["jg-prover"]),
         .executable(name: "jg-kernel", targets: ["jg-kernel"]),
         .executable(name: "jg-broker", targets: ["jg-broker"]),
+        // The parsers, for the fuzz package (fuzz/Package.swift) only: no executable links this product.
+        .library(name: "JinnGuardParsers", targets: ["JGIPC", "JGJSON", "JGPolicy", "JGPolicyYAML", "JGGateCore", "JGAudit", "JGBrokerCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -99,9 +99,11 @@ jg_ossl_sha256_ctx *jg_ossl_sha256_new(void) {
     return c;
 }
 int jg_ossl_sha256_update(jg_ossl_sha256_ctx *c, const void *data, size_t len) {
+    if (!c) return -1; /* jg_ossl_sha256_new failed */
     return EVP_DigestUpdate(c->md, data, len) == 1 ? 0 : -1;
 }
 int jg_ossl_sha256_final(jg_ossl_sha256_ctx *c, uint8_t out[32]) {
+    if (!c) return -1;
     unsigned int l = 32;
     return EVP_DigestFinal_ex(c->md, out, &l) == 1 && l == 32 ? 0 : -1;
 }

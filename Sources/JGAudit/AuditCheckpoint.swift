@@ -35,7 +35,7 @@ public enum AuditCheckpoint {
         defer { close(fd) }
         let b = Array(text.utf8)
         let before = lseek(fd, 0, SEEK_END)
-        guard write(fd, b, b.count) == b.count, fdatasync(fd) == 0 else {
+        guard writeFully(fd, b), fdatasync(fd) == 0 else {
             let e = errno
             // A torn checkpoint line (a full disk) would fail every later verification: cut it back.
             if before >= 0 { _ = ftruncate(fd, before) }
@@ -85,7 +85,7 @@ public enum AuditSigningKey {
         var seed = k.privateKey
         var b = Array((Digest.hex(seed) + "\n").utf8)
         SecretBytes.wipe(&seed)
-        let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        let ok = writeFully(fd, b) && fsync(fd) == 0
         SecretBytes.wipe(&b)
         close(fd)
         guard ok else { throw AuditError(operation: "write \(privatePath)", errno: errno, detail: "") }
@@ -98,7 +98,7 @@ public enum AuditSigningKey {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw AuditError(operation: "create \(tmp)", errno: errno, detail: "") }
         let b = Array((Digest.hex(k.publicKey) + "\n").utf8)
-        let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        let ok = writeFully(fd, b) && fsync(fd) == 0
         close(fd)
         guard ok, rename(tmp, path) == 0 else { throw AuditError(operation: "write \(path)", errno: errno, detail: "") }
     }

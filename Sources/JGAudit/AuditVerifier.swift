@@ -25,16 +25,34 @@ public enum AuditVerifier {
     /// signatures are not checked here (that needs the public key); a checkpoint that names a
     /// `last_hash` is compared with the chain.
     public static func verify(path: String) -> AuditVerifyResult {
+        let manifestBytes: [UInt8]?
+        do { manifestBytes = try FileIO.readAll(path: path + ".manifests", op: "verify") } catch {
+            // No manifests is legal (nothing attested yet); any other error must not pass as "nothing attested".
+            guard error.errno == ENOENT else { return AuditVerifyResult(ok: false, entries: 0, reason: error.description) }
+            manifestBytes = nil
+        }
         let manifest: Manifest
-        switch readManifest(path: path + ".manifests") {
+        switch parseManifest(manifestBytes ?? []) {
         case let .success(m): manifest = m
         case let .failure(e): return AuditVerifyResult(ok: false, entries: 0, reason: e.reason)
         }
-
         let data: [UInt8]
         do { data = try FileIO.readAll(path: path, op: "verify") } catch {
             return AuditVerifyResult(ok: false, entries: 0, reason: error.description, attestedLastIndex: manifest.highest)
         }
+        return verify(log: data, manifest: manifest)
+    }
+
+    /// The same check over bytes already read (`manifests` empty when there are none): what the fuzz
+    /// target drives, so that it runs exactly the verifier's code without a file system.
+    public static func verify(log: [UInt8], manifests: [UInt8]) -> AuditVerifyResult {
+        switch parseManifest(manifests) {
+        case let .success(m): return verify(log: log, manifest: m)
+        case let .failure(e): return AuditVerifyResult(ok: false, entries: 0, reason: e.reason)
+        }
+    }
+
+    static func verify(log data: [UInt8], manifest: Manifest) -> AuditVerifyResult {
         func fail(_ line: Int, _ entries: UInt64, _ reason: String) -> AuditVerifyResult {
             AuditVerifyResult(ok: false, entries: entries, firstBadLine: line, reason: reason, attestedLastIndex: manifest.highest)
         }
@@ -83,13 +101,8 @@ public enum AuditVerifier {
         var hashes: [UInt64: String] = [:]
     }
 
-    static func readManifest(path: String) -> Result<Manifest, ScanError> {
+    static func parseManifest(_ data: [UInt8]) -> Result<Manifest, ScanError> {
         var m = Manifest()
-        let data: [UInt8]
-        do { data = try FileIO.readAll(path: path, op: "verify") } catch {
-            // No manifests is legal (nothing attested yet); any other error must not pass as "nothing attested".
-            return error.errno == ENOENT ? .success(m) : .failure(ScanError(error.description))
-        }
         var n = 0
         for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             n += 1

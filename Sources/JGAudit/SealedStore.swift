@@ -22,7 +22,8 @@ public final class SealedStore {
     }
 
     deinit {
-        try? flush()
+        // Records queued but never flushed were never committed to by a chain entry; say so, still.
+        do { try flush() } catch { Log.error("sealed store: \(error)") }
         files.values.forEach { close($0) }
     }
 
@@ -41,7 +42,7 @@ public final class SealedStore {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AuditError(operation: "create \(path)", errno: errno, detail: "") }
         var b = Array((Digest.hex(k) + "\n").utf8)
-        let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        let ok = writeFully(fd, b) && fsync(fd) == 0
         SecretBytes.wipe(&b)
         close(fd)
         guard ok else { throw AuditError(operation: "write \(path)", errno: errno, detail: "") }
@@ -144,7 +145,7 @@ public final class SealedStore {
         pending.removeAll()
         for (fd, b) in batches {
             let before = lseek(fd, 0, SEEK_END)
-            guard write(fd, b, b.count) == b.count else {
+            guard writeFully(fd, b) else {
                 let e = errno
                 // A torn sealed line would spoil the next one written after it (a full disk comes back).
                 if before >= 0 { _ = ftruncate(fd, before) }
@@ -154,11 +155,14 @@ public final class SealedStore {
         }
     }
 
-    /// Makes sealed records durable; called with the chain's group commit.
-    public func sync() {
-        try? flush()
-        for fd in dirty { _ = fdatasync(fd) }
-        dirty.removeAll()
+    /// Makes sealed records durable; called before a checkpoint is signed over the entries that commit
+    /// to them. A failure is an error: a checkpoint must not attest records that may not be on disk.
+    public func sync() throws(AuditError) {
+        try flush()
+        for fd in dirty {
+            guard fdatasync(fd) == 0 else { throw AuditError(operation: "fdatasync sealed data", errno: errno, detail: "") }
+            dirty.remove(fd)
+        }
     }
 
     @inline(__always)

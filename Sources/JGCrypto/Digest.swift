@@ -2,22 +2,37 @@ import COpenSSL
 
 /// SHA-256, HMAC-SHA256 and hex helpers over OpenSSL's libcrypto.
 public enum Digest {
-    public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    /// SHA-256, or CryptoFailure when libcrypto reports one (the shim's −1).
+    public static func checkedSHA256(_ bytes: some Collection<UInt8>) throws(CryptoFailure) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        if bytes.withContiguousStorageIfAvailable({ p in _ = jg_ossl_sha256(p.baseAddress, p.count, &out) }) == nil {
+        var rc: Int32 = -1
+        if bytes.withContiguousStorageIfAvailable({ p in rc = jg_ossl_sha256(p.baseAddress, p.count, &out) }) == nil {
             let a = Array(bytes)
-            _ = a.withUnsafeBytes { p in jg_ossl_sha256(p.baseAddress, p.count, &out) }
+            rc = a.withUnsafeBytes { p in jg_ossl_sha256(p.baseAddress, p.count, &out) }
         }
+        guard rc == 0 else { throw CryptoFailure(operation: "SHA-256") }
         return out
+    }
+
+    /// HMAC-SHA256, or CryptoFailure when libcrypto reports one.
+    public static func checkedHMACSHA256(key: [UInt8], message: some Collection<UInt8>) throws(CryptoFailure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        let m = Array(message)
+        let rc = key.withUnsafeBytes { k in m.withUnsafeBytes { d in jg_ossl_hmac_sha256(k.baseAddress, k.count, d.baseAddress, d.count, &out) } }
+        guard rc == 0 else { throw CryptoFailure(operation: "HMAC-SHA256") }
+        return out
+    }
+
+    /// SHA-256 for the callers that cannot go on without it (digests in every decision and audit line):
+    /// a libcrypto failure ends the process (CryptoFailure.fatal) rather than returning 32 zero bytes.
+    public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        do { return try checkedSHA256(bytes) } catch { error.fatal() }
     }
 
     public static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
 
     public static func hmacSHA256(key: [UInt8], message: some Collection<UInt8>) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        let m = Array(message)
-        _ = key.withUnsafeBytes { k in m.withUnsafeBytes { d in jg_ossl_hmac_sha256(k.baseAddress, k.count, d.baseAddress, d.count, &out) } }
-        return out
+        do { return try checkedHMACSHA256(key: key, message: message) } catch { error.fatal() }
     }
 
     /// Constant-time equality of two equal-length byte arrays (false when lengths differ).
@@ -93,48 +108,64 @@ public enum Digest {
     }
 }
 
-/// Incremental SHA-256, so that a record can be hashed from its parts.
+/// Incremental SHA-256, so that a record can be hashed from its parts. A libcrypto failure on any step
+/// (the shim's −1, also when the context could not be allocated) is remembered: `checkedFinalize`
+/// throws it, `finalize` ends the process (CryptoFailure.fatal) — never a digest of zeros.
 public struct SHA256Stream: ~Copyable {
     private let ctx: OpaquePointer?
+    private var failed: Bool
 
-    public init() { ctx = jg_ossl_sha256_new() }
+    public init() {
+        ctx = jg_ossl_sha256_new()
+        failed = ctx == nil
+    }
     deinit { jg_ossl_sha256_free(ctx) }
 
     public mutating func update(_ bytes: some Collection<UInt8>) {
         // Arrays and their slices hash in place; only other collections are copied first.
-        if bytes.withContiguousStorageIfAvailable({ _ = jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }) == nil {
+        var rc: Int32 = 0
+        if bytes.withContiguousStorageIfAvailable({ rc = jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }) == nil {
             let a = Array(bytes)
-            _ = a.withUnsafeBytes { jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
+            rc = a.withUnsafeBytes { jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
         }
+        if rc != 0 { failed = true }
     }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        _ = jg_ossl_sha256_update(ctx, bytes.baseAddress, bytes.count)
+        if jg_ossl_sha256_update(ctx, bytes.baseAddress, bytes.count) != 0 { failed = true }
     }
 
     /// Hashes the big-endian bytes of `v`.
     public mutating func update(bigEndian v: UInt64) {
-        withUnsafeBytes(of: v.bigEndian) { _ = jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
+        let rc = withUnsafeBytes(of: v.bigEndian) { jg_ossl_sha256_update(ctx, $0.baseAddress, $0.count) }
+        if rc != 0 { failed = true }
     }
 
     public mutating func update(_ s: String) {
         var s = s
-        s.withUTF8 { p in _ = jg_ossl_sha256_update(ctx, p.baseAddress, p.count) }
+        let rc = s.withUTF8 { p in jg_ossl_sha256_update(ctx, p.baseAddress, p.count) }
+        if rc != 0 { failed = true }
+    }
+
+    public consuming func checkedFinalize() throws(CryptoFailure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        guard !failed, jg_ossl_sha256_final(ctx, &out) == 0 else { throw CryptoFailure(operation: "SHA-256") }
+        return out
     }
 
     public consuming func finalize() -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        _ = jg_ossl_sha256_final(ctx, &out)
-        return out
+        do { return try checkedFinalize() } catch { error.fatal() }
     }
 
     /// Finishes the hash and appends its 64 lowercase hex digits to `out`, with no intermediate array.
     public consuming func finalizeHex(into out: inout [UInt8]) {
         var d: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &d) { p in
-            _ = jg_ossl_sha256_final(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        let ok = withUnsafeMutableBytes(of: &d) { p in
+            guard !failed, jg_ossl_sha256_final(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0 else { return false }
             Digest.appendHex(UnsafeRawBufferPointer(p), to: &out)
+            return true
         }
+        if !ok { CryptoFailure(operation: "SHA-256").fatal() }
     }
 }
 

@@ -52,7 +52,8 @@ extension Digest {
     /// HMAC-SHA256 under a key held in secret memory.
     public static func hmacSHA256(key: SecretBytes, range: Range<Int>, message: UnsafeRawBufferPointer) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        key.withUnsafeBytes(range) { k in _ = jg_ossl_hmac_sha256(k.baseAddress, k.count, message.baseAddress, message.count, &out) }
+        let rc = key.withUnsafeBytes(range) { k in jg_ossl_hmac_sha256(k.baseAddress, k.count, message.baseAddress, message.count, &out) }
+        guard rc == 0 else { CryptoFailure(operation: "HMAC-SHA256").fatal() }
         return out
     }
 }

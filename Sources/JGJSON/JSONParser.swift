@@ -140,14 +140,21 @@ private struct Cursor {
     mutating func string() throws(JSONParseError) -> String {
         pos += 1
         let start = pos
-        // Fast path: no escapes.
+        // Fast path: no escapes. Bytes that are not UTF-8 are an error, not U+FFFD: another parser must
+        // not be able to read another string (or none) out of the same text (found by the differential
+        // run against Python's json); ASCII, the common case, skips the validation.
+        var high: UInt8 = 0
         while pos < bytes.count {
             let c = bytes[pos]
             if c == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<pos])
+                guard let s = high < 0x80 ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self) else {
+                    throw error("string is not UTF-8")
+                }
                 pos += 1
                 return s
             }
+            high |= c
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("control character in string") }
             pos += 1
@@ -156,8 +163,9 @@ private struct Cursor {
         while pos < bytes.count {
             let c = bytes[pos]
             if c == UInt8(ascii: "\"") {
+                guard let s = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
                 pos += 1
-                return String(decoding: out, as: UTF8.self)
+                return s
             }
             if c < 0x20 { throw error("control character in string") }
             if c != UInt8(ascii: "\\") {

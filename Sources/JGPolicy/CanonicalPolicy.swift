@@ -201,11 +201,11 @@ public enum CanonicalPolicy {
             throw t.fail("timeout_seconds", "must be within (0, \(Int(ToolLimits.maxTimeoutSeconds))]")
         }
         a.toolLimits.timeoutSeconds = timeout
-        a.toolLimits.cpuSeconds = try t.uint64("cpu_seconds", atLeast: ToolLimits.minCPUSeconds)
-        a.toolLimits.memoryMB = try t.uint64("memory_mb", atLeast: ToolLimits.minMemoryMB)
-        a.toolLimits.maxProcesses = try t.uint64("max_processes", atLeast: ToolLimits.minMaxProcesses)
+        a.toolLimits.cpuSeconds = try t.uint64("cpu_seconds", atLeast: ToolLimits.minCPUSeconds, atMost: ToolLimits.maxCPUSeconds)
+        a.toolLimits.memoryMB = try t.uint64("memory_mb", atLeast: ToolLimits.minMemoryMB, atMost: ToolLimits.maxMemoryMB)
+        a.toolLimits.maxProcesses = try t.uint64("max_processes", atLeast: ToolLimits.minMaxProcesses, atMost: ToolLimits.maxMaxProcesses)
         a.toolLimits.outputBytes = try t.int("output_bytes", 0...ToolLimits.maxOutputBytes)
-        a.toolLimits.fileSizeMB = try t.uint64("file_size_mb", atLeast: ToolLimits.minFileSizeMB)
+        a.toolLimits.fileSizeMB = try t.uint64("file_size_mb", atLeast: ToolLimits.minFileSizeMB, atMost: ToolLimits.maxFileSizeMB)
         a.toolLimits.workspaceMB = try t.uint64("workspace_mb", atLeast: ToolLimits.minWorkspaceMB)
         guard a.toolLimits.workspaceMB <= ToolLimits.maxWorkspaceMB else { throw t.fail("workspace_mb", "must be at most \(ToolLimits.maxWorkspaceMB)") }
         let mode = try o.string("sandbox_mode")
@@ -314,9 +314,9 @@ private struct Fields {
         return d
     }
 
-    func uint64(_ key: String, atLeast minimum: UInt64 = 0) throws(CanonicalPolicyError) -> UInt64 {
-        guard case let .integer(i) = value(key), let v = i.uint64, v >= minimum else {
-            throw fail(key, "must be an integer ≥ \(minimum)")
+    func uint64(_ key: String, atLeast minimum: UInt64 = 0, atMost maximum: UInt64 = .max) throws(CanonicalPolicyError) -> UInt64 {
+        guard case let .integer(i) = value(key), let v = i.uint64, v >= minimum, v <= maximum else {
+            throw fail(key, maximum == .max ? "must be an integer ≥ \(minimum)" : "must be an integer within \(minimum)…\(maximum)")
         }
         return v
     }

@@ -252,14 +252,25 @@ extension LinearTerm: CustomStringConvertible {
 
 extension InvariantExpr: CustomStringConvertible {
     /// Fully parenthesised canonical text; `InvariantParser.parse(e.description) == e`.
+    /// Parenthesised only where the grammar needs it, so that the text nests no deeper than what was
+    /// parsed (found by the fuzz target `invariant`: 41 `!` printed as `!(!(…))` went past the parser's
+    /// depth limit, and so would a long chain with one parenthesis per link): a chain `a && b && c`
+    /// (left-nested) prints flat, and `!` takes a comparison or another `!` without parentheses.
     public var description: String {
         switch self {
         case let .compare(l, op, r): return "\(l) \(op.rawValue) \(r)"
-        case let .and(a, b): return "(\(a)) && (\(b))"
-        case let .or(a, b): return "(\(a)) || (\(b))"
-        case let .not(a): return "!(\(a))"
+        case let .and(a, b): return (a.isAnd ? a.description : "(\(a))") + " && (\(b))"
+        case let .or(a, b): return (a.isOr ? a.description : "(\(a))") + " || (\(b))"
+        case let .not(a):
+            switch a {
+            case .compare, .not: return "!" + a.description
+            case .and, .or: return "!(\(a))"
+            }
         }
     }
+
+    var isAnd: Bool { if case .and = self { return true } else { return false } }
+    var isOr: Bool { if case .or = self { return true } else { return false } }
 }
 
 public struct InvariantSyntaxError: Error, Sendable, Equatable {

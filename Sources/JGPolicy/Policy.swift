@@ -149,6 +149,13 @@ public struct ToolLimits: Sendable, Equatable {
     package static let minWorkspaceMB: UInt64 = 8
     package static let maxWorkspaceMB: UInt64 = 1 << 20
     package static let maxConcurrentRunsLimit = 1024
+    /// Upper bounds (#16): the broker shifts the MiB values by 20 bits and hands every value to setrlimit,
+    /// where 2^64−1 is RLIM_INFINITY; a bigger number would wrap into another limit (or none), so it is a
+    /// load error instead. A day of CPU, 1 TiB, and the kernel's own pid ceiling (pid_max ≤ 2^22).
+    package static let maxCPUSeconds: UInt64 = 86_400
+    package static let maxMemoryMB: UInt64 = 1 << 20
+    package static let maxMaxProcesses: UInt64 = 1 << 22
+    package static let maxFileSizeMB: UInt64 = 1 << 20
 
     /// libcurl's limit for one `network_request`: the broker's fetch and the gate's reply deadline use it.
     public static let networkFetchSeconds = 10.0

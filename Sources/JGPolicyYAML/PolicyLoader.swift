@@ -89,6 +89,12 @@ private struct Reader {
         return v
     }
 
+    func uint(_ n: Node, _ what: String, atMost maximum: UInt64) throws(PolicyError) -> UInt64 {
+        let v = try uint(n, what)
+        guard v <= maximum else { throw fail(n, "\(what) must be at most \(maximum), got \(v)") }
+        return v
+    }
+
     func list(_ n: Node, _ what: String) throws(PolicyError) -> [Node] {
         switch n {
         case let .sequence(s): return Array(s)
@@ -209,9 +215,9 @@ private struct Reader {
                         let d = try double(tv, tk)
                         guard d > 0, d <= ToolLimits.maxTimeoutSeconds else { throw fail(tv, "timeout_seconds must be within (0, 600]") }
                         a.toolLimits.timeoutSeconds = d
-                    case "cpu_seconds": a.toolLimits.cpuSeconds = max(ToolLimits.minCPUSeconds, try uint(tv, tk))
-                    case "memory_mb": a.toolLimits.memoryMB = max(ToolLimits.minMemoryMB, try uint(tv, tk))
-                    case "max_processes": a.toolLimits.maxProcesses = max(ToolLimits.minMaxProcesses, try uint(tv, tk))
+                    case "cpu_seconds": a.toolLimits.cpuSeconds = max(ToolLimits.minCPUSeconds, try uint(tv, tk, atMost: ToolLimits.maxCPUSeconds))
+                    case "memory_mb": a.toolLimits.memoryMB = max(ToolLimits.minMemoryMB, try uint(tv, tk, atMost: ToolLimits.maxMemoryMB))
+                    case "max_processes": a.toolLimits.maxProcesses = max(ToolLimits.minMaxProcesses, try uint(tv, tk, atMost: ToolLimits.maxMaxProcesses))
                     case "output_bytes": a.toolLimits.outputBytes = Int(min(UInt64(ToolLimits.maxOutputBytes), try uint(tv, tk)))
                     case "workspace_mb":
                         let mb = try uint(tv, tk)
@@ -225,7 +231,7 @@ private struct Reader {
                             throw fail(tv, "max_concurrent_runs must be within 1…\(ToolLimits.maxConcurrentRunsLimit)")
                         }
                         a.toolLimits.maxConcurrentRuns = Int(n)
-                    default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk))
+                    default: a.toolLimits.fileSizeMB = max(ToolLimits.minFileSizeMB, try uint(tv, tk, atMost: ToolLimits.maxFileSizeMB))
                     }
                 }
             case "mode":

@@ -409,8 +409,8 @@ final class BrokerServer {
     /// itself stays durable, and the next checkpoint covers everything before it.
     func checkpoint() {
         guard let audit, let key = signingKey, audit.nextIndex > 0 else { return }
-        sealed?.sync()
         do {
+            try sealed?.sync()
             try AuditCheckpoint.append(logPath: auditPath, lastIndex: audit.nextIndex - 1, lastHash: audit.lastHash, key: key)
             lastCheckpoint = audit.nextIndex
         } catch {
@@ -444,8 +444,12 @@ final class BrokerServer {
         commit()
         let killed = killActiveRuns()
         if let audit {
-            _ = try? audit.append(backlog + [AuditRecords.event("Shutdown", signals: ["component=jg-broker", "killed_runs=\(killed)"], details: [])],
-                                  timestamp: UInt64(time(nil)))
+            do {
+                _ = try audit.append(backlog + [AuditRecords.event("Shutdown", signals: ["component=jg-broker", "killed_runs=\(killed)"], details: [])],
+                                     timestamp: UInt64(time(nil)))
+            } catch {
+                Log.error("audit: the shutdown records were not written: \(error)")
+            }
             checkpoint()
             audit.close()
         }

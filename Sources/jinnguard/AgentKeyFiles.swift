@@ -47,7 +47,7 @@ enum AgentKeyFiles {
         unlink(tmp)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = write(fd, bytes, bytes.count) == bytes.count
+        var ok = writeFully(fd, bytes)
         ok = ok && fchown(fd, uid, gid) == 0 && fchmod(fd, mode) == 0 && fsync(fd) == 0
         let err = errno
         close(fd)

@@ -88,7 +88,7 @@ struct KeyLoader {
         guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let text = Array((Digest.hex(key) + "\n").utf8)
-        guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
+        guard writeFully(fd, text), fsync(fd) == 0 else {
             throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }

@@ -397,7 +397,7 @@ final class Supervisor {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         let b = Array(text.utf8)
-        let okWrite = write(fd, b, b.count) == b.count
+        let okWrite = writeFully(fd, b)
         close(fd)
         if okWrite && rename(tmp, path) == 0 { lastStatusText = text }
     }

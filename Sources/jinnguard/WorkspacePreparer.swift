@@ -70,7 +70,7 @@ final class WorkspacePreparer {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "create \(tmp): \(errnoText())") }
         let b = Array(accounts.persisted.utf8)
-        let ok = write(fd, b, b.count) == b.count && fsync(fd) == 0
+        let ok = writeFully(fd, b) && fsync(fd) == 0
         close(fd)
         guard ok, rename(tmp, accountsFile) == 0 else { throw Failure(description: "write \(accountsFile): \(errnoText())") }
     }

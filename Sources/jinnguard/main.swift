@@ -123,7 +123,7 @@ func writeFile(_ path: String, _ text: String) throws {
     guard fd >= 0 else { throw SystemError("create \(path)") }
     defer { close(fd) }
     let b = Array(text.utf8)
-    guard write(fd, b, b.count) == b.count else { throw SystemError("write \(path)") }
+    guard writeFully(fd, b), fsync(fd) == 0 else { throw SystemError("write \(path)") }
 }
 
 // `agent run` starts an agent, often many times (an MCP gateway's upstreams): taken before the argument

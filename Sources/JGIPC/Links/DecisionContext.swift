@@ -97,8 +97,11 @@ public struct DecisionContext: Sendable {
         guard let id = r.u64(), let agent = r.string(), let pid = r.i64(), let uid = r.u32(), let gid = r.u32(),
               let lineage = r.string(), let seq = r.u64(), let intent = r.optString(), let digest = r.string(),
               let exec = r.bool(), let hasAction = r.bool() else { return nil }
+        // The gate writes an Int32 pid widened; anything else is not a pid, and truncating it would name
+        // some other process (found by the fuzz target `link`).
+        guard let pid32 = Int32(exactly: pid) else { return nil }
         c.requestID = id; c.agentID = agent
-        c.peer = PeerCredentials(pid: Int32(truncatingIfNeeded: pid), uid: uid, gid: gid)
+        c.peer = PeerCredentials(pid: pid32, uid: uid, gid: gid)
         c.lineage = lineage; c.sequence = seq; c.intent = intent; c.payloadDigest = digest; c.execute = exec
         if hasAction {
             guard let kind = r.string(), let cmd = r.optString(), let path = r.optString(), let contents = r.optString(),
@@ -117,8 +120,8 @@ public struct DecisionContext: Sendable {
         c.replyDeadline = rd
         guard let digested = r.bool() else { return nil }
         if digested {
-            guard let ad = r.string(), let cd = r.string(), let n = r.u64() else { return nil }
-            c.digestedContents = DigestedContents(actionDigest: ad, contentsDigest: cd, contentsLength: Int(clamping: n))
+            guard let ad = r.string(), let cd = r.string(), let n = r.u64(), let length = Int(exactly: n) else { return nil }
+            c.digestedContents = DigestedContents(actionDigest: ad, contentsDigest: cd, contentsLength: length)
         }
         return c
     }

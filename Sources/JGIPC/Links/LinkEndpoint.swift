@@ -309,8 +309,13 @@ public final class ControlChannel {
         }
     }
 
+    /// A report the supervisor does not get (ready, status, a hold's decision) would leave it deciding
+    /// on a stale picture: a failed send is the supervisor gone, handled as when the link reads EOF.
     public func send(_ w: LinkWriter) {
-        try? Sockets.send(w.frame, passing: nil, over: fd)
+        do { try Sockets.send(w.frame, passing: nil, over: fd) } catch {
+            Log.error("control link: \(error); the supervisor is unreachable")
+            onClose()
+        }
     }
 
     public func reportReady() {

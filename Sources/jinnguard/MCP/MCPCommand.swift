@@ -173,8 +173,14 @@ struct MCPCommand: ParsableCommand {
             let fd = open(tf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw MCPStartError(description: "cannot create \(tf): \(String(cString: strerror(errno)))") }
             let b = Array((Digest.hex(r) + "\n").utf8)
-            _ = write(fd, b, b.count)
+            // A torn or unsynced token file would be read back as another token than clients were given.
+            let ok = writeFully(fd, b) && fsync(fd) == 0
+            let err = errno
             Glibc.close(fd)
+            guard ok else {
+                unlink(tf)
+                throw MCPStartError(description: "cannot write \(tf): \(String(cString: strerror(err)))")
+            }
         }
         guard let raw = Files.read(tf, limit: 4096) else { throw MCPStartError(description: "cannot read \(tf)") }
         let t = Array(String(decoding: raw, as: UTF8.self).trimmingCharacters(in: " \t\r\n").utf8)
