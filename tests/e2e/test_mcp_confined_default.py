@@ -76,7 +76,10 @@ def test_python_upstream_confined_by_default_serves_tools_but_cannot_write_out_o
     written = list(state.glob("workspace/*/in-workspace.txt"))
     assert written and written[0].read_text() == "x", sorted(map(str, state.glob("workspace/*")))
     # Outside it nothing is writable: the script's directory and /etc are read-only, /tmp is its own.
-    assert res["beside_script"].startswith("blocked"), res["beside_script"]
+    # (A clone under /tmp has its script directory inside the view's own /tmp: a write there may succeed, but
+    # it lands in that private tmpfs — the host file is still checked below.)
+    if not str(outside).startswith("/tmp/"):
+        assert res["beside_script"].startswith("blocked"), res["beside_script"]
     assert res["etc"].startswith("blocked"), res["etc"]
     assert not outside.exists() and not etc.exists()
     assert not host_tmp.exists(), res["host_tmp"]
